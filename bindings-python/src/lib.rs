@@ -1,0 +1,1 @@
+//! Placeholder: the binding crate is built by its own issue.

@@ -1,0 +1,267 @@
+//! The one error vocabulary of IntentRail.
+//!
+//! Every failure anywhere (core, server, SDKs) is an [`Error`] whose [`ErrorKind`] is one of the
+//! API's stable `code`s. The server maps a kind to an HTTP status; the SDKs map it to an
+//! exception / error class. Details never contain secrets.
+
+use std::fmt;
+
+/// The stable error codes of the API (see the design's table). `#[non_exhaustive]`: new codes
+/// may be added; existing codes never change meaning.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// 400 — malformed JSON, duplicate keys, lone surrogates, out-of-range integers, too deep.
+    InvalidJson,
+    /// 400 — the params do not match the action's JSON Schema.
+    SchemaInvalid,
+    /// 400 — the request is well-formed JSON but not a valid request (missing field, wrong type).
+    InvalidRequest,
+    /// 401 — missing, unknown or revoked key; wrong agent for the key.
+    Unauthenticated,
+    /// 403 — a policy denied the action.
+    PolicyDenied,
+    /// 403 — the permit failed verification (signature, header, claims, key, audience, issuer).
+    PermitInvalid,
+    /// 403 — the permit was issued to another agent.
+    AgentMismatch,
+    /// 403 — the params at execute do not hash to the permit's `ph`.
+    PayloadHashMismatch,
+    /// 403 — the caller is authenticated but may not use this route (e.g. not an admin key).
+    Forbidden,
+    /// 404 — no such action in the catalog.
+    UnknownAction,
+    /// 404 — no such endpoint / operation.
+    UnsupportedEndpoint,
+    /// 404 — no such resource (receipt, approval).
+    NotFound,
+    /// 409 — the permit was already consumed.
+    PermitAlreadyUsed,
+    /// 409 — a request with the same idempotency key is still running.
+    RequestInProgress,
+    /// 410 — the permit has expired.
+    PermitExpired,
+    /// 413 — the body is larger than the rail accepts.
+    PayloadTooLarge,
+    /// 422 — the idempotency key was used before with another payload.
+    IdempotencyConflict,
+    /// 429 — a stateful limit was reached.
+    RateLimited,
+    /// 202 — not an error on the wire: the intent waits for a human approval.
+    ApprovalPending,
+    /// 502 — the downstream answered 5xx or broke the connection.
+    DownstreamError,
+    /// 503 — the credential store failed or timed out; nothing was forwarded.
+    CredentialUnavailable,
+    /// 503 — the ledger is unavailable; nothing was forwarded.
+    LedgerUnavailable,
+    /// 504 — the request was sent and no answer came: outcome unknown.
+    DownstreamTimeout,
+    /// A receipt chain failed verification (offline check; not an HTTP answer of the rail).
+    ReceiptInvalid,
+    /// Client side: the rail could not be reached or answered something that is not the API.
+    RailUnavailable,
+    /// 500 — an internal error; details are logged, never returned.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order (for tables and tests).
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::InvalidJson,
+        ErrorKind::SchemaInvalid,
+        ErrorKind::InvalidRequest,
+        ErrorKind::Unauthenticated,
+        ErrorKind::PolicyDenied,
+        ErrorKind::PermitInvalid,
+        ErrorKind::AgentMismatch,
+        ErrorKind::PayloadHashMismatch,
+        ErrorKind::Forbidden,
+        ErrorKind::UnknownAction,
+        ErrorKind::UnsupportedEndpoint,
+        ErrorKind::NotFound,
+        ErrorKind::PermitAlreadyUsed,
+        ErrorKind::RequestInProgress,
+        ErrorKind::PermitExpired,
+        ErrorKind::PayloadTooLarge,
+        ErrorKind::IdempotencyConflict,
+        ErrorKind::RateLimited,
+        ErrorKind::ApprovalPending,
+        ErrorKind::DownstreamError,
+        ErrorKind::CredentialUnavailable,
+        ErrorKind::LedgerUnavailable,
+        ErrorKind::DownstreamTimeout,
+        ErrorKind::ReceiptInvalid,
+        ErrorKind::RailUnavailable,
+        ErrorKind::Internal,
+    ];
+
+    /// The stable wire `code` (snake_case).
+    pub const fn code(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidJson => "invalid_json",
+            ErrorKind::SchemaInvalid => "schema_invalid",
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::PolicyDenied => "policy_denied",
+            ErrorKind::PermitInvalid => "permit_invalid",
+            ErrorKind::AgentMismatch => "agent_mismatch",
+            ErrorKind::PayloadHashMismatch => "payload_hash_mismatch",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::UnknownAction => "unknown_action",
+            ErrorKind::UnsupportedEndpoint => "unsupported_endpoint",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::PermitAlreadyUsed => "permit_already_used",
+            ErrorKind::RequestInProgress => "request_in_progress",
+            ErrorKind::PermitExpired => "permit_expired",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::IdempotencyConflict => "idempotency_conflict",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::ApprovalPending => "approval_pending",
+            ErrorKind::DownstreamError => "downstream_error",
+            ErrorKind::CredentialUnavailable => "credential_unavailable",
+            ErrorKind::LedgerUnavailable => "ledger_unavailable",
+            ErrorKind::DownstreamTimeout => "downstream_timeout",
+            ErrorKind::ReceiptInvalid => "receipt_invalid",
+            ErrorKind::RailUnavailable => "rail_unavailable",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status the rail answers with for this kind.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidJson | ErrorKind::SchemaInvalid | ErrorKind::InvalidRequest => 400,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::PolicyDenied
+            | ErrorKind::PermitInvalid
+            | ErrorKind::AgentMismatch
+            | ErrorKind::PayloadHashMismatch
+            | ErrorKind::Forbidden => 403,
+            ErrorKind::UnknownAction | ErrorKind::UnsupportedEndpoint | ErrorKind::NotFound => 404,
+            ErrorKind::PermitAlreadyUsed | ErrorKind::RequestInProgress => 409,
+            ErrorKind::PermitExpired => 410,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::IdempotencyConflict | ErrorKind::ReceiptInvalid => 422,
+            ErrorKind::RateLimited => 429,
+            ErrorKind::ApprovalPending => 202,
+            ErrorKind::DownstreamError => 502,
+            ErrorKind::CredentialUnavailable
+            | ErrorKind::LedgerUnavailable
+            | ErrorKind::RailUnavailable => 503,
+            ErrorKind::DownstreamTimeout => 504,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// A short human title for problem+json `title`.
+    pub const fn title(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidJson => "The body is not acceptable JSON",
+            ErrorKind::SchemaInvalid => "The params do not match the action's schema",
+            ErrorKind::InvalidRequest => "The request is not valid",
+            ErrorKind::Unauthenticated => "Authentication failed",
+            ErrorKind::PolicyDenied => "A policy denied the action",
+            ErrorKind::PermitInvalid => "The permit is not valid",
+            ErrorKind::AgentMismatch => "The permit belongs to another agent",
+            ErrorKind::PayloadHashMismatch => "The params do not match the permit",
+            ErrorKind::Forbidden => "Not allowed for this caller",
+            ErrorKind::UnknownAction => "Unknown action",
+            ErrorKind::UnsupportedEndpoint => "Unsupported endpoint",
+            ErrorKind::NotFound => "Not found",
+            ErrorKind::PermitAlreadyUsed => "The permit was already used",
+            ErrorKind::RequestInProgress => "A request with this idempotency key is in progress",
+            ErrorKind::PermitExpired => "The permit has expired",
+            ErrorKind::PayloadTooLarge => "The body is too large",
+            ErrorKind::IdempotencyConflict => "The idempotency key was used with another payload",
+            ErrorKind::RateLimited => "A limit was reached",
+            ErrorKind::ApprovalPending => "The action waits for approval",
+            ErrorKind::DownstreamError => "The downstream failed",
+            ErrorKind::CredentialUnavailable => "The credential store is unavailable",
+            ErrorKind::LedgerUnavailable => "The ledger is unavailable",
+            ErrorKind::DownstreamTimeout => "The downstream did not answer in time",
+            ErrorKind::ReceiptInvalid => "The receipt chain does not verify",
+            ErrorKind::RailUnavailable => "The rail is unavailable",
+            ErrorKind::Internal => "Internal error",
+        }
+    }
+
+    /// Parse a wire `code` back into a kind (SDKs use this on problem+json answers).
+    pub fn from_code(code: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.iter().copied().find(|k| k.code() == code)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// An IntentRail error: a stable [`ErrorKind`] plus a human-readable detail (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    detail: String,
+}
+
+impl Error {
+    /// A new error of `kind` with `detail`.
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Error {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// The stable kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The stable wire code (`self.kind().code()`).
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+
+    /// The human detail.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.code(), self.detail)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// `Result` with the core [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for k in ErrorKind::ALL {
+            assert!(seen.insert(k.code()), "duplicate code {}", k.code());
+            assert_eq!(ErrorKind::from_code(k.code()), Some(*k));
+        }
+        assert_eq!(ErrorKind::from_code("nope"), None);
+    }
+
+    #[test]
+    fn statuses_follow_the_design_table() {
+        assert_eq!(ErrorKind::InvalidJson.http_status(), 400);
+        assert_eq!(ErrorKind::PermitAlreadyUsed.http_status(), 409);
+        assert_eq!(ErrorKind::PermitExpired.http_status(), 410);
+        assert_eq!(ErrorKind::IdempotencyConflict.http_status(), 422);
+        assert_eq!(ErrorKind::DownstreamTimeout.http_status(), 504);
+        assert_eq!(ErrorKind::ApprovalPending.http_status(), 202);
+    }
+}

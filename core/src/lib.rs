@@ -1,0 +1,17 @@
+//! IntentRail core: the pure logic every language shares byte for byte.
+//!
+//! - [`json`]: strict I-JSON parsing into a [`serde_json::Value`] (duplicate keys, lone
+//!   surrogates, out-of-range integers, depth and size limits rejected, never normalized).
+//! - [`jcs`]: RFC 8785 canonical serialization; [`hash`]: `sha256:` payload hashes.
+//! - [`permit`]: EdDSA permit claims, issue and strict verification; [`keys`]: key ids, JWKS.
+//! - [`receipt`]: signed, hash-chained receipts and the chain verifier.
+//! - [`error`]: the one error vocabulary ([`ErrorKind`] = the API's stable codes).
+//!
+//! No I/O, no async, no clock: callers pass `now`.
+
+pub mod error;
+pub mod hash;
+pub mod jcs;
+pub mod json;
+
+pub use error::{Error, ErrorKind, Result};

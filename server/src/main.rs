@@ -1,0 +1,2 @@
+//! `intentrail` — the rail binary.
+fn main() {}
