@@ -8,8 +8,13 @@
 //!   [`policy`]: Cedar rules and stateful limits.
 //! - [`ledger`]: the rail's state (permits, idempotency, limits, receipts), SQLite by default.
 //! - [`credentials`]: fetch-at-forward secrets; [`forward`]: the downstream client.
-//! - [`app`]: the HTTP API and the governed pipeline; [`problem`]: RFC 9457 errors.
+//! - [`app`]: the HTTP API and the governed pipeline; [`problem`]: RFC 9457 errors;
+//!   [`metrics`]: Prometheus text.
 //! - [`demo`]: the demo payments API used by `intentrail demo`.
 
+pub mod auth;
+pub mod demo;
+pub mod metrics;
 pub mod model;
+pub mod problem;
 pub mod secret;

@@ -1,0 +1,112 @@
+//! RFC 9457 problem+json answers. Every error the API returns goes through [`AppError`], which
+//! carries a stable `code` from core's [`ErrorKind`] and never internal details: causes are
+//! logged (without secrets), the agent gets the code, a title and a safe detail.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use intentrail_core::{Error, ErrorKind};
+use serde_json::{json, Map, Value};
+
+/// An API error: a kind, a safe detail, and optional extra members (violations, policy ids,
+/// receipt id).
+#[derive(Debug, Clone)]
+pub struct AppError {
+    /// The stable kind (its `code` is the problem's `code`).
+    pub kind: ErrorKind,
+    /// Human detail, safe to show the agent.
+    pub detail: String,
+    /// Extra problem members.
+    pub extra: Map<String, Value>,
+}
+
+impl AppError {
+    /// A new error.
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        AppError {
+            kind,
+            detail: detail.into(),
+            extra: Map::new(),
+        }
+    }
+
+    /// Add a member to the problem document.
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.extra.insert(key.to_string(), value);
+        self
+    }
+
+    /// An internal error: the cause is logged, the answer says only `internal`.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        AppError::new(ErrorKind::Internal, "internal error; see the rail's log")
+    }
+
+    /// The receipt id recorded for this failure, if any.
+    pub fn receipt_id(&self) -> Option<&str> {
+        self.extra.get("receipt_id").and_then(Value::as_str)
+    }
+
+    /// The problem document.
+    pub fn body(&self) -> Value {
+        let mut doc = Map::new();
+        doc.insert(
+            "type".into(),
+            json!(format!(
+                "https://intentrail.dev/errors/{}",
+                self.kind.code()
+            )),
+        );
+        doc.insert("title".into(), json!(self.kind.title()));
+        doc.insert("status".into(), json!(self.kind.http_status()));
+        doc.insert("code".into(), json!(self.kind.code()));
+        doc.insert("detail".into(), json!(self.detail));
+        for (k, v) in &self.extra {
+            doc.insert(k.clone(), v.clone());
+        }
+        Value::Object(doc)
+    }
+}
+
+impl From<Error> for AppError {
+    fn from(e: Error) -> Self {
+        if e.kind() == ErrorKind::Internal {
+            return AppError::internal(e.detail());
+        }
+        AppError::new(e.kind(), e.detail())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.kind.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_document_has_the_stable_members() {
+        let e = AppError::new(ErrorKind::PolicyDenied, "denied by refund_cap")
+            .with("policy_ids", json!(["refund_cap"]));
+        let b = e.body();
+        assert_eq!(b["code"], "policy_denied");
+        assert_eq!(b["status"], 403);
+        assert_eq!(b["policy_ids"][0], "refund_cap");
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+    }
+}
