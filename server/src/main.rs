@@ -1,2 +1,29 @@
-//! `intentrail` — the rail binary.
-fn main() {}
+//! `intentrail` — the rail binary. See `intentrail --help`.
+
+use clap::Parser as _;
+use intentrail_server::cli::{run, Cli};
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,intentrail_server=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("intentrail: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("intentrail: {e}");
+            std::process::exit(1);
+        }
+    }
+}

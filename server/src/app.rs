@@ -1,0 +1,1044 @@
+//! The HTTP API and the governed pipeline.
+//!
+//! Guarantees: nothing is forwarded unless the params validated, policy allowed, a permit bound
+//! to their canonical hash was issued and atomically consumed once, and the forward was
+//! recorded in the ledger first; the bytes forwarded are derived from the canonical params the
+//! permit hashes; every decision and execution appends a signed receipt; every error is a
+//! problem+json with a stable code and no internal detail.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ed25519_dalek::VerifyingKey;
+use intentrail_core::hash::{payload_hash, sha256_tagged};
+use intentrail_core::keys::{Jwks, SigningKey};
+use intentrail_core::permit::{self, PermitClaims, VerifyOptions};
+use intentrail_core::receipt::{Downstream, Receipt, ReceiptKind};
+use intentrail_core::{json, ErrorKind};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::auth::{bearer, hash_key, KeyTable, Principal};
+use crate::catalog::Catalog;
+use crate::config::{ActionBinding, Config};
+use crate::credentials::Credentials;
+use crate::forward::{mapping, redact, ConnectorConfig, Forwarder};
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::model::{ConsumeOutcome, IdempotencyBegin, LimitOutcome, Outcome, PermitRecord};
+use crate::policy::{limits, Decision, PolicyEngine, PolicyInput};
+use crate::problem::AppError;
+use crate::secret::Secret;
+
+/// Leeway the verifier allows on `exp`/`nbf` (seconds); a retired key stays published for the
+/// permit lifetime plus this.
+const LEEWAY_MS: i64 = 5_000;
+
+/// One tenant, ready to serve.
+pub struct Tenant {
+    /// Tenant id.
+    pub id: String,
+    /// The `iss` of its permits.
+    pub issuer: String,
+    signer: Arc<SigningKey>,
+    resolver: HashMap<String, VerifyingKey>,
+    jwks: Value,
+    policy: PolicyEngine,
+    limits: Vec<limits::LimitConfig>,
+    connectors: HashMap<String, ConnectorConfig>,
+    bindings: HashMap<String, ActionBinding>,
+    catalog_json: Value,
+}
+
+/// The running rail: config, tenants, keys, ledger and clients.
+pub struct Rail {
+    /// The loaded configuration.
+    pub config: Config,
+    tenants: HashMap<String, Tenant>,
+    config_keys: KeyTable,
+    keys: RwLock<Arc<KeyTable>>,
+    ledger: Arc<dyn Ledger>,
+    catalog: Arc<Catalog>,
+    forwarder: Forwarder,
+    credentials: Credentials,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::now_v7().simple())
+}
+
+impl Rail {
+    /// Build the rail from a validated config and an open ledger.
+    pub async fn build(config: Config, ledger: Arc<dyn Ledger>) -> Result<Arc<Rail>, String> {
+        let catalog = Arc::new(Catalog::native());
+        let now = now_ms();
+        let window = i64::try_from(config.permit_lifetime_secs)
+            .unwrap_or(300)
+            .saturating_mul(1000)
+            .saturating_add(LEEWAY_MS);
+        let mut tenants = HashMap::new();
+        let mut config_keys = KeyTable::default();
+        for tc in &config.tenants {
+            let keys = crate::keystore::load(&tc.keys_dir, now, window)
+                .map_err(|e| format!("tenant {:?}: {e}", tc.id))?;
+            let policy = PolicyEngine::new(&tc.policy_source().map_err(|e| e.0)?)
+                .map_err(|e| format!("tenant {:?}: policies: {e}", tc.id))?;
+            let mut bindings = HashMap::new();
+            let mut actions = Vec::new();
+            for b in &tc.actions {
+                let Some(a) = catalog.get(&b.name) else {
+                    return Err(format!(
+                        "tenant {:?}: action {:?} is not in the catalog",
+                        tc.id, b.name
+                    ));
+                };
+                actions.push(json!({"name": a.name, "description": a.description, "schema": a.schema}));
+                bindings.insert(b.name.clone(), b.clone());
+            }
+            let jwks = Jwks::from_keys(keys.published.values());
+            for a in &tc.agents {
+                config_keys.insert(
+                    &a.key_hash,
+                    Principal {
+                        tenant: tc.id.clone(),
+                        agent: a.id.clone(),
+                        admin: false,
+                    },
+                );
+            }
+            if let Some(h) = &tc.admin_key_hash {
+                config_keys.insert(
+                    h,
+                    Principal {
+                        tenant: tc.id.clone(),
+                        agent: "admin".into(),
+                        admin: true,
+                    },
+                );
+            }
+            tenants.insert(
+                tc.id.clone(),
+                Tenant {
+                    id: tc.id.clone(),
+                    issuer: config.issuer_for(&tc.id),
+                    signer: keys.active.clone(),
+                    resolver: keys.published.clone(),
+                    jwks: serde_json::to_value(&jwks).map_err(|e| e.to_string())?,
+                    policy,
+                    limits: tc.limits.clone(),
+                    connectors: tc
+                        .connectors
+                        .iter()
+                        .map(|c| (c.name.clone(), c.clone()))
+                        .collect(),
+                    bindings,
+                    catalog_json: json!({ "actions": actions }),
+                },
+            );
+        }
+        let rail = Arc::new(Rail {
+            keys: RwLock::new(Arc::new(config_keys.clone())),
+            config_keys,
+            config,
+            tenants,
+            ledger,
+            catalog,
+            forwarder: Forwarder::new(),
+            credentials: Credentials::new(),
+            metrics: Metrics::default(),
+        });
+        rail.refresh_keys().await;
+        Ok(rail)
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Arc<dyn Ledger> {
+        &self.ledger
+    }
+
+    /// Merge agent keys created or revoked at run time (kept in the ledger) into the table.
+    pub async fn refresh_keys(&self) {
+        let rows = match self.ledger.agent_keys().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot refresh agent keys");
+                return;
+            }
+        };
+        let mut table = self.config_keys.clone();
+        for r in rows.iter().filter(|r| self.tenants.contains_key(&r.tenant)) {
+            table.insert(
+                &r.key_hash,
+                Principal {
+                    tenant: r.tenant.clone(),
+                    agent: r.agent.clone(),
+                    admin: false,
+                },
+            );
+        }
+        for r in rows.iter().filter(|r| r.revoked) {
+            table.revoke(&r.tenant, &r.agent);
+        }
+        if let Ok(mut k) = self.keys.write() {
+            *k = Arc::new(table);
+        }
+    }
+
+    /// Finish permits a crash left behind: consumed but never forwarded → `not_forwarded`;
+    /// forward in flight → `unknown` (never guessed as success or failure).
+    pub async fn recover(&self) -> Result<usize, String> {
+        let stuck = self
+            .ledger
+            .unfinished_permits()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut n = 0;
+        for (p, state) in stuck {
+            let Some(t) = self.tenants.get(&p.tenant) else {
+                tracing::warn!(tenant = %p.tenant, "unfinished permit of an unknown tenant");
+                continue;
+            };
+            let outcome = match state {
+                crate::model::PermitState::Consumed => Outcome::NotForwarded,
+                _ => Outcome::Unknown,
+            };
+            let mut r = draft(t, &p.agent, ReceiptKind::Recovery, &p.action);
+            r.outcome = Some(outcome_name(outcome).into());
+            r.permit_id = Some(p.jti.clone());
+            r.payload_hash = Some(p.payload_hash.clone());
+            r.reason = Some("recovered after restart".into());
+            self.ledger
+                .append_receipt(r, t.signer.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            self.ledger
+                .finish_permit(&p.tenant, &p.jti, outcome)
+                .await
+                .map_err(|e| e.to_string())?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn authenticate(&self, headers: &HeaderMap, require_agent: bool) -> Result<Principal, AppError> {
+        let started = Instant::now();
+        let p = self.authenticate_inner(headers, require_agent);
+        self.metrics.stage("auth", started.elapsed());
+        p
+    }
+
+    fn authenticate_inner(&self, headers: &HeaderMap, require_agent: bool) -> Result<Principal, AppError> {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let unauth = |m: &str| AppError::new(ErrorKind::Unauthenticated, m);
+        let key = bearer(auth).ok_or_else(|| unauth(crate::auth::AuthFailure::Missing.message()))?;
+        let agent = headers
+            .get("intentrail-agent")
+            .and_then(|v| v.to_str().ok());
+        let table = self
+            .keys
+            .read()
+            .map(|k| k.clone())
+            .map_err(|_| AppError::internal("key table lock poisoned"))?;
+        let p = table
+            .authenticate(key, agent, require_agent)
+            .map_err(|f| unauth(f.message()))?;
+        Ok(p.clone())
+    }
+
+    fn tenant(&self, p: &Principal) -> Result<&Tenant, AppError> {
+        self.tenants
+            .get(&p.tenant)
+            .ok_or_else(|| AppError::new(ErrorKind::Unauthenticated, "unknown tenant"))
+    }
+
+    async fn append(&self, t: &Tenant, r: Receipt) -> Result<Receipt, AppError> {
+        let started = Instant::now();
+        let r = self
+            .ledger
+            .append_receipt(r, t.signer.clone())
+            .await
+            .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
+        self.metrics.stage("receipt", started.elapsed());
+        Ok(r)
+    }
+
+    /// Record a refusal as a receipt and return the error carrying its id.
+    async fn refuse(&self, t: &Tenant, mut r: Receipt, err: AppError) -> AppError {
+        r.code = Some(err.kind.code().into());
+        if r.decision.is_none() && r.outcome.is_none() {
+            r.outcome = Some("rejected".into());
+        }
+        self.metrics.decision(err.kind.code());
+        match self.append(t, r).await {
+            Ok(r) => err.with("receipt_id", json!(r.id)),
+            Err(e) => e,
+        }
+    }
+
+    /// Authenticate → validate → policy → limits → permit. The first half of every governed
+    /// action.
+    async fn decide(
+        &self,
+        t: &Tenant,
+        p: &Principal,
+        action: &str,
+        params: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Decided, AppError> {
+        let binding = t
+            .bindings
+            .get(action)
+            .ok_or_else(|| AppError::new(ErrorKind::UnknownAction, format!("no action {action:?}")))?;
+        let def = self
+            .catalog
+            .get(action)
+            .ok_or_else(|| AppError::new(ErrorKind::UnknownAction, format!("no action {action:?}")))?;
+        let started = Instant::now();
+        let validated = def.validate(params);
+        self.metrics.stage("validate", started.elapsed());
+        let mut r = draft(t, &p.agent, ReceiptKind::Decision, action);
+        r.policy_hash = Some(t.policy.hash().to_string());
+        if let Err(violations) = validated {
+            r.decision = Some("rejected".into());
+            let err = AppError::new(
+                ErrorKind::SchemaInvalid,
+                format!("{} violation(s) of the {action} schema", violations.len()),
+            )
+            .with("violations", json!(violations));
+            return Err(self.refuse(t, r, err).await);
+        }
+        let ph = payload_hash(params).map_err(AppError::from)?;
+        r.payload_hash = Some(ph.clone());
+        let started = Instant::now();
+        let decision = t.policy.evaluate(&PolicyInput {
+            tenant: &t.id,
+            agent: &p.agent,
+            action,
+            resource: &binding.connector,
+            params,
+        });
+        self.metrics.stage("policy", started.elapsed());
+        match decision {
+            Decision::Allow => {}
+            Decision::Deny { policy_ids, reason } => {
+                r.decision = Some("deny".into());
+                r.reason = Some(policy_ids.join(","));
+                let err = AppError::new(ErrorKind::PolicyDenied, reason)
+                    .with("policy_ids", json!(policy_ids));
+                return Err(self.refuse(t, r, err).await);
+            }
+            Decision::RequireApproval { policy_ids } => {
+                let approval_id = new_id("apr_");
+                r.decision = Some("approval_required".into());
+                r.reason = Some(policy_ids.join(","));
+                self.metrics.decision("approval_required");
+                let r = self.append(t, r).await?;
+                return Ok(Decided::Pending {
+                    body: json!({
+                        "status": "approval_pending",
+                        "code": "approval_pending",
+                        "approval_id": approval_id,
+                        "policy_ids": policy_ids,
+                        "receipt_id": r.id,
+                    }),
+                });
+            }
+        }
+        let now = now_ms();
+        let adds = match limits::adds(&t.limits, &t.id, &p.agent, action, params, now) {
+            Ok(a) => a,
+            Err(e) => {
+                r.decision = Some("deny".into());
+                r.reason = Some("limit_input".into());
+                let err = AppError::new(ErrorKind::PolicyDenied, e)
+                    .with("policy_ids", json!(["limit_input"]));
+                return Err(self.refuse(t, r, err).await);
+            }
+        };
+        if !adds.is_empty() {
+            let started = Instant::now();
+            let outcome = self
+                .ledger
+                .limit_try_add(&adds)
+                .await
+                .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
+            self.metrics.stage("policy", started.elapsed());
+            if let LimitOutcome::Exceeded { limit_id } = outcome {
+                r.decision = Some("deny".into());
+                r.reason = Some(limit_id.clone());
+                let err = AppError::new(ErrorKind::RateLimited, format!("limit {limit_id:?} reached"))
+                    .with("limit_id", json!(limit_id));
+                return Err(self.refuse(t, r, err).await);
+            }
+        }
+        let started = Instant::now();
+        let iat = now / 1000;
+        let lifetime = i64::try_from(self.config.permit_lifetime_secs).unwrap_or(60);
+        let claims = PermitClaims {
+            iss: t.issuer.clone(),
+            aud: self.config.audience.clone(),
+            sub: p.agent.clone(),
+            tnt: t.id.clone(),
+            act: action.to_string(),
+            ph: ph.clone(),
+            jti: new_id("pmt_"),
+            iat,
+            nbf: iat,
+            exp: iat + lifetime,
+            pol: t.policy.hash().to_string(),
+            idk: idempotency_key.map(str::to_string),
+            prv: None,
+        };
+        let token = permit::issue(&claims, &t.signer).map_err(AppError::from)?;
+        self.metrics.stage("permit", started.elapsed());
+        self.ledger
+            .record_permit(&PermitRecord {
+                jti: claims.jti.clone(),
+                tenant: t.id.clone(),
+                agent: p.agent.clone(),
+                action: action.to_string(),
+                payload_hash: ph,
+                expires_at_ms: claims.exp * 1000,
+                idempotency_key: claims.idk.clone(),
+            })
+            .await
+            .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
+        r.decision = Some("allow".into());
+        r.permit_id = Some(claims.jti.clone());
+        self.metrics.decision("allow");
+        let r = self.append(t, r).await?;
+        Ok(Decided::Issued {
+            token,
+            claims,
+            receipt_id: r.id,
+        })
+    }
+
+    /// Consume → credential → forward → receipt. The permit has been verified (or was just
+    /// issued by this process) and its hash matches `params`.
+    async fn execute_permit(
+        &self,
+        t: &Tenant,
+        p: &Principal,
+        claims: &PermitClaims,
+        params: &Value,
+    ) -> Result<Value, AppError> {
+        let mut r = draft(t, &p.agent, ReceiptKind::Execution, &claims.act);
+        r.permit_id = Some(claims.jti.clone());
+        r.payload_hash = Some(claims.ph.clone());
+        r.policy_hash = Some(claims.pol.clone());
+        let Some(binding) = t.bindings.get(&claims.act) else {
+            let err = AppError::new(ErrorKind::UnknownAction, format!("no action {:?}", claims.act));
+            return Err(self.refuse(t, r, err).await);
+        };
+        let Some(connector) = t.connectors.get(&binding.connector) else {
+            return Err(AppError::internal("binding to a missing connector"));
+        };
+        let consumed = self
+            .ledger
+            .consume_permit(&t.id, &claims.jti)
+            .await
+            .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
+        match consumed {
+            ConsumeOutcome::Consumed(_) => {}
+            ConsumeOutcome::AlreadyUsed => {
+                let err = AppError::new(ErrorKind::PermitAlreadyUsed, "this permit was already used");
+                return Err(self.refuse(t, r, err).await);
+            }
+            ConsumeOutcome::NotFound => {
+                let err = AppError::new(ErrorKind::PermitInvalid, "this rail did not issue the permit");
+                return Err(self.refuse(t, r, err).await);
+            }
+        }
+        // From here on the permit is spent: every path finishes it with an outcome.
+        let outbound = match mapping::build(&binding.request, params, Some(claims.jti.clone())) {
+            Ok(o) => o,
+            Err(e) => {
+                return Err(self
+                    .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, AppError::internal(e))
+                    .await)
+            }
+        };
+        let started = Instant::now();
+        let secret: Option<Secret> = match &connector.credential {
+            None => None,
+            Some(reference) => match self.credentials.fetch(reference).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let err = AppError::from(intentrail_core::Error::from(e));
+                    return Err(self
+                        .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, err)
+                        .await);
+                }
+            },
+        };
+        self.metrics.stage("credential", started.elapsed());
+        if let Err(e) = self.ledger.mark_forwarding(&t.id, &claims.jti).await {
+            let err = AppError::from(intentrail_core::Error::from(e));
+            return Err(self
+                .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, err)
+                .await);
+        }
+        let started = Instant::now();
+        let sent = self.forwarder.send(connector, outbound, secret.as_ref()).await;
+        self.metrics.stage("forward", started.elapsed());
+        let mut resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                let outcome = e.outcome();
+                let err = AppError::new(e.kind(), e.to_string());
+                return Err(self.finish_failed(t, r, &claims.jti, outcome, err).await);
+            }
+        };
+        if let Some(s) = &secret {
+            redact::redact(&mut resp, &[s]);
+        }
+        drop(secret);
+        let outcome = if resp.status >= 500 {
+            Outcome::DownstreamError
+        } else {
+            Outcome::Success
+        };
+        r.outcome = Some(outcome_name(outcome).into());
+        r.downstream = Some(Downstream {
+            method: resp.method.clone(),
+            url: resp.url.clone(),
+            status: Some(resp.status),
+            response_hash: Some(sha256_tagged(&resp.body)),
+            latency_ms: resp.latency_ms,
+        });
+        if outcome != Outcome::Success {
+            r.code = Some(ErrorKind::DownstreamError.code().into());
+        }
+        self.metrics.decision(outcome_name(outcome));
+        let finished = self.ledger.finish_permit(&t.id, &claims.jti, outcome).await;
+        let receipt = match finished {
+            Ok(()) => self.append(t, r).await,
+            Err(e) => Err(AppError::from(intentrail_core::Error::from(e))),
+        };
+        let receipt = match receipt {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(permit = %claims.jti, "forwarded but the receipt could not be written");
+                return Err(AppError::new(
+                    ErrorKind::LedgerUnavailable,
+                    format!(
+                        "the action was forwarded (downstream status {}) but its receipt could not be written; it will be recorded as unknown on restart",
+                        resp.status
+                    ),
+                )
+                .with("code_detail", json!(e.kind.code())));
+            }
+        };
+        if outcome == Outcome::DownstreamError {
+            return Err(AppError::new(
+                ErrorKind::DownstreamError,
+                format!("the downstream answered {}", resp.status),
+            )
+            .with("receipt_id", json!(receipt.id))
+            .with("downstream_status", json!(resp.status)));
+        }
+        let mut headers = Map::new();
+        for (k, v) in &resp.headers {
+            let k = k.to_ascii_lowercase();
+            match headers.get_mut(&k) {
+                Some(Value::String(s)) => {
+                    s.push_str(", ");
+                    s.push_str(v);
+                }
+                _ => {
+                    headers.insert(k, Value::String(v.clone()));
+                }
+            }
+        }
+        let is_json = resp
+            .headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.contains("json"));
+        let body = if is_json {
+            serde_json::from_slice::<Value>(&resp.body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&resp.body).into_owned()))
+        } else {
+            Value::String(String::from_utf8_lossy(&resp.body).into_owned())
+        };
+        Ok(json!({
+            "status": resp.status,
+            "headers": headers,
+            "body": body,
+            "permit_id": claims.jti,
+            "receipt": receipt,
+        }))
+    }
+
+    async fn finish_failed(
+        &self,
+        t: &Tenant,
+        mut r: Receipt,
+        jti: &str,
+        outcome: Outcome,
+        err: AppError,
+    ) -> AppError {
+        r.outcome = Some(outcome_name(outcome).into());
+        if let Err(e) = self.ledger.finish_permit(&t.id, jti, outcome).await {
+            tracing::error!(error = %e, permit = %jti, "cannot finish permit");
+        }
+        self.refuse(t, r, err).await
+    }
+
+    /// Run `f` under the idempotency key, replaying a finished answer.
+    async fn idempotent<F, Fut>(
+        &self,
+        t: &Tenant,
+        p: &Principal,
+        key: Option<&str>,
+        namespace: &str,
+        params: &Value,
+        f: F,
+    ) -> Result<(StatusCode, Value), AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(StatusCode, Value), AppError>>,
+    {
+        let Some(key) = key else { return f().await };
+        if key.is_empty() || key.len() > 255 {
+            return Err(AppError::new(
+                ErrorKind::InvalidRequest,
+                "idempotency_key must be 1 to 255 characters",
+            ));
+        }
+        let ph = payload_hash(params).map_err(AppError::from)?;
+        let scoped = format!("{namespace}:{key}");
+        let ledger_err = |e: crate::ledger::LedgerError| AppError::from(intentrail_core::Error::from(e));
+        match self
+            .ledger
+            .idempotency_begin(&t.id, &p.agent, &scoped, &ph)
+            .await
+            .map_err(ledger_err)?
+        {
+            IdempotencyBegin::New => {}
+            IdempotencyBegin::InProgress => {
+                return Err(AppError::new(
+                    ErrorKind::RequestInProgress,
+                    "a request with this idempotency key is in progress",
+                ))
+            }
+            IdempotencyBegin::Conflict => {
+                return Err(AppError::new(
+                    ErrorKind::IdempotencyConflict,
+                    "this idempotency key was used with other params",
+                ))
+            }
+            IdempotencyBegin::Done(stored) => {
+                let status = stored["status"]
+                    .as_u64()
+                    .and_then(|s| u16::try_from(s).ok())
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .unwrap_or(StatusCode::OK);
+                return Ok((status, stored["body"].clone()));
+            }
+        }
+        match f().await {
+            Ok((status, body)) => {
+                let stored = json!({"status": status.as_u16(), "body": body});
+                self.ledger
+                    .idempotency_complete(&t.id, &p.agent, &scoped, &stored)
+                    .await
+                    .map_err(ledger_err)?;
+                Ok((status, body))
+            }
+            Err(e) => {
+                if let Err(le) = self.ledger.idempotency_abort(&t.id, &p.agent, &scoped).await {
+                    tracing::error!(error = %le, "cannot release an idempotency key");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+enum Decided {
+    Issued {
+        token: String,
+        claims: PermitClaims,
+        receipt_id: String,
+    },
+    Pending {
+        body: Value,
+    },
+}
+
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Success => "success",
+        Outcome::DownstreamError => "downstream_error",
+        Outcome::Unknown => "unknown",
+        Outcome::NotForwarded => "not_forwarded",
+        Outcome::Rejected => "rejected",
+    }
+}
+
+fn draft(t: &Tenant, agent: &str, kind: ReceiptKind, action: &str) -> Receipt {
+    Receipt {
+        id: new_id("rct_"),
+        seq: 0,
+        prev: String::new(),
+        ts: now_ms(),
+        tenant: t.id.clone(),
+        agent: agent.to_string(),
+        kind,
+        action: action.to_string(),
+        decision: None,
+        outcome: None,
+        code: None,
+        reason: None,
+        permit_id: None,
+        payload_hash: None,
+        policy_hash: None,
+        profile_version: None,
+        downstream: None,
+        kid: String::new(),
+        hash: String::new(),
+        sig: String::new(),
+    }
+}
+
+/// Read the body (bounded) and parse it strictly into an object.
+async fn read_json(rail: &Rail, headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, AppError> {
+    let limit = rail.config.max_body_bytes;
+    let too_large = || {
+        AppError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("the body is larger than {limit} bytes"),
+        )
+    };
+    if headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > limit)
+    {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
+    match json::parse_strict(&bytes).map_err(AppError::from)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(AppError::new(ErrorKind::InvalidRequest, "the body must be a JSON object")),
+    }
+}
+
+/// Take the request members out of a parsed body; unknown members are refused.
+fn members<const N: usize>(
+    mut body: Map<String, Value>,
+    allowed: [&str; N],
+) -> Result<[Option<Value>; N], AppError> {
+    let out = allowed.map(|k| body.remove(k));
+    if let Some(k) = body.keys().next() {
+        return Err(AppError::new(
+            ErrorKind::InvalidRequest,
+            format!("unknown member {k:?}; expected {}", allowed.join(", ")),
+        ));
+    }
+    Ok(out)
+}
+
+fn req_str(v: Option<Value>, name: &str) -> Result<String, AppError> {
+    match v {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(AppError::new(ErrorKind::InvalidRequest, format!("{name} must be a string"))),
+        None => Err(AppError::new(ErrorKind::InvalidRequest, format!("{name} is required"))),
+    }
+}
+
+fn opt_str(v: Option<Value>, name: &str) -> Result<Option<String>, AppError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(AppError::new(ErrorKind::InvalidRequest, format!("{name} must be a string"))),
+    }
+}
+
+fn req_params(v: Option<Value>) -> Result<Value, AppError> {
+    match v {
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(_) => Err(AppError::new(ErrorKind::InvalidRequest, "params must be a JSON object")),
+        None => Err(AppError::new(ErrorKind::InvalidRequest, "params is required")),
+    }
+}
+
+type Shared = State<Arc<Rail>>;
+
+async fn intents(State(rail): Shared, headers: HeaderMap, body: Body) -> Result<Response, AppError> {
+    let p = rail.authenticate(&headers, true)?;
+    let t = rail.tenant(&p)?;
+    let [action, params, idk] = members(read_json(&rail, &headers, body).await?, ["action", "params", "idempotency_key"])?;
+    let action = req_str(action, "action")?;
+    let params = req_params(params)?;
+    let idk = opt_str(idk, "idempotency_key")?;
+    let (status, body) = rail
+        .idempotent(t, &p, idk.as_deref(), "intent", &params, || async {
+            match rail.decide(t, &p, &action, &params, idk.as_deref()).await? {
+                Decided::Pending { body } => Ok((StatusCode::ACCEPTED, body)),
+                Decided::Issued { token, claims, receipt_id } => Ok((
+                    StatusCode::CREATED,
+                    json!({
+                        "permit": token,
+                        "permit_id": claims.jti,
+                        "payload_hash": claims.ph,
+                        "expires_at": claims.exp,
+                        "action": claims.act,
+                        "tenant": claims.tnt,
+                        "receipt_id": receipt_id,
+                    }),
+                )),
+            }
+        })
+        .await?;
+    Ok((status, Json(body)).into_response())
+}
+
+async fn execute(State(rail): Shared, headers: HeaderMap, body: Body) -> Result<Response, AppError> {
+    let p = rail.authenticate(&headers, true)?;
+    let t = rail.tenant(&p)?;
+    let [token, params] = members(read_json(&rail, &headers, body).await?, ["permit", "params"])?;
+    let token = req_str(token, "permit")?;
+    let params = req_params(params)?;
+    let started = Instant::now();
+    let verified = permit::verify(
+        &token,
+        &t.resolver,
+        &VerifyOptions {
+            issuer: &t.issuer,
+            audience: &rail.config.audience,
+            now: now_ms() / 1000,
+        },
+    );
+    rail.metrics.stage("permit", started.elapsed());
+    let claims = match verified {
+        Ok(c) => c,
+        Err(e) => {
+            let r = draft(t, &p.agent, ReceiptKind::Execution, "(unverified)");
+            return Err(rail.refuse(t, r, AppError::from(e)).await);
+        }
+    };
+    let mut r = draft(t, &p.agent, ReceiptKind::Execution, &claims.act);
+    r.permit_id = Some(claims.jti.clone());
+    r.payload_hash = Some(claims.ph.clone());
+    if claims.sub != p.agent || claims.tnt != t.id {
+        let err = AppError::new(ErrorKind::AgentMismatch, "the permit was issued to another agent");
+        return Err(rail.refuse(t, r, err).await);
+    }
+    let ph = payload_hash(&params).map_err(AppError::from)?;
+    if ph != claims.ph {
+        let err = AppError::new(
+            ErrorKind::PayloadHashMismatch,
+            "the params do not hash to the permit's payload hash",
+        )
+        .with("payload_hash", json!(ph));
+        return Err(rail.refuse(t, r, err).await);
+    }
+    let out = rail.execute_permit(t, &p, &claims, &params).await?;
+    Ok((StatusCode::OK, Json(out)).into_response())
+}
+
+async fn one_shot(
+    State(rail): Shared,
+    Path(action): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    let p = rail.authenticate(&headers, true)?;
+    let t = rail.tenant(&p)?;
+    let [params, idk] = members(read_json(&rail, &headers, body).await?, ["params", "idempotency_key"])?;
+    let params = req_params(params)?;
+    let idk = opt_str(idk, "idempotency_key")?;
+    let (status, body) = rail
+        .idempotent(t, &p, idk.as_deref(), "action", &params, || async {
+            match rail.decide(t, &p, &action, &params, idk.as_deref()).await? {
+                Decided::Pending { body } => Ok((StatusCode::ACCEPTED, body)),
+                // The permit was signed by this process a moment ago: its trust never crossed a
+                // boundary, so it is not re-verified; it is still recorded and consumed once.
+                Decided::Issued { claims, .. } => Ok((
+                    StatusCode::OK,
+                    rail.execute_permit(t, &p, &claims, &params).await?,
+                )),
+            }
+        })
+        .await?;
+    Ok((status, Json(body)).into_response())
+}
+
+async fn actions(State(rail): Shared, headers: HeaderMap) -> Result<Response, AppError> {
+    let p = rail.authenticate(&headers, false)?;
+    let t = rail.tenant(&p)?;
+    Ok(Json(t.catalog_json.clone()).into_response())
+}
+
+async fn whoami(State(rail): Shared, headers: HeaderMap) -> Result<Response, AppError> {
+    let p = rail.authenticate(&headers, true)?;
+    let t = rail.tenant(&p)?;
+    Ok(Json(json!({
+        "agent_id": p.agent,
+        "tenant": t.id,
+        "issuer": t.issuer,
+        "audience": rail.config.audience,
+        "jwks_url": format!("/v1/tenants/{}/jwks.json", t.id),
+    }))
+    .into_response())
+}
+
+async fn jwks(State(rail): Shared, Path(tenant): Path<String>) -> Result<Response, AppError> {
+    let t = rail
+        .tenants
+        .get(&tenant)
+        .ok_or_else(|| AppError::new(ErrorKind::NotFound, "no such tenant"))?;
+    Ok(Json(t.jwks.clone()).into_response())
+}
+
+async fn receipt(
+    State(rail): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let p = rail.authenticate(&headers, false)?;
+    let r = rail
+        .ledger
+        .receipt(&p.tenant, &id)
+        .await
+        .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?
+        .filter(|r| p.admin || r["agent"].as_str() == Some(p.agent.as_str()))
+        .ok_or_else(|| AppError::new(ErrorKind::NotFound, "no such receipt"))?;
+    Ok(Json(r).into_response())
+}
+
+#[derive(Deserialize)]
+struct After {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn receipts(
+    State(rail): Shared,
+    headers: HeaderMap,
+    q: Result<Query<After>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let p = rail.authenticate(&headers, false)?;
+    let Query(q) = q.map_err(|_| AppError::new(ErrorKind::InvalidRequest, "after and limit must be integers"))?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = rail
+        .ledger
+        .receipts_after(&p.tenant, q.after, limit)
+        .await
+        .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
+    let next = rows.last().and_then(|r| r["seq"].as_u64()).unwrap_or(q.after);
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .filter(|r| p.admin || r["agent"].as_str() == Some(p.agent.as_str()))
+        .collect();
+    Ok(Json(json!({"receipts": rows, "next_after": next})).into_response())
+}
+
+async fn healthz(State(rail): Shared) -> Response {
+    match rail.ledger.agent_keys().await {
+        Ok(_) => Json(json!({"status": "ok"})).into_response(),
+        Err(_) => AppError::new(ErrorKind::LedgerUnavailable, "the ledger does not answer").into_response(),
+    }
+}
+
+async fn metrics(State(rail): Shared) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        rail.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> AppError {
+    AppError::new(ErrorKind::UnsupportedEndpoint, "no such endpoint")
+}
+
+async fn count(State(rail): Shared, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let resp = next.run(req).await;
+    rail.metrics.request(&route, resp.status().as_u16());
+    resp
+}
+
+/// The API router.
+pub fn router(rail: Arc<Rail>) -> Router {
+    Router::new()
+        .route("/v1/intents", post(intents))
+        .route("/v1/execute", post(execute))
+        .route("/v1/actions", get(actions))
+        .route("/v1/actions/{action}", post(one_shot))
+        .route("/v1/agent", get(whoami))
+        .route("/v1/receipts", get(receipts))
+        .route("/v1/receipts/{id}", get(receipt))
+        .route("/v1/tenants/{tenant}/jwks.json", get(jwks))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(rail.clone(), count))
+        .with_state(rail)
+}
+
+/// Serve the API on `listener` until `shutdown` resolves. Recovers unfinished permits first and
+/// refreshes run-time agent keys every second.
+pub async fn serve(
+    rail: Arc<Rail>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match rail.recover().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(count = n, "finished permits left unfinished by a crash"),
+        Err(e) => tracing::error!(error = %e, "recovery failed"),
+    }
+    let refresher = {
+        let rail = rail.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                rail.refresh_keys().await;
+            }
+        })
+    };
+    let result = axum::serve(listener, router(rail))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    refresher.abort();
+    result
+}
+
+/// Hash of an admin or agent key, re-exported for the CLI.
+pub fn key_hash(key: &str) -> String {
+    hash_key(key)
+}

@@ -1,0 +1,623 @@
+//! The `intentrail` command line: `serve`, `init`, `demo`, `agents`, `keys`, `receipts`.
+//! Every command has `--help`; long work prints progress; keys are printed once and stored
+//! only as hashes.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use intentrail_core::keys::Jwks;
+use intentrail_core::receipt::verify_chain;
+use serde_json::{json, Value};
+
+use crate::app::{self, now_ms, Rail};
+use crate::auth::{generate_key, hash_key, ADMIN_KEY_PREFIX, AGENT_KEY_PREFIX};
+use crate::config::Config;
+use crate::demo::DemoApi;
+use crate::secret::Secret;
+use crate::{keystore, ledger};
+
+/// IntentRail — the execution rail for high-stakes AI-agent actions.
+#[derive(Parser, Debug)]
+#[command(name = "intentrail", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the rail with a config file.
+    Serve(ServeArgs),
+    /// Write a new config, a tenant keypair, a first agent key and an admin key.
+    Init(InitArgs),
+    /// Run the rail on its embedded SQLite ledger with a demo payments API, and walk through a
+    /// few governed calls.
+    Demo(DemoArgs),
+    /// Manage agents (keys kept in the ledger).
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Manage a tenant's signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Export and verify receipt chains.
+    #[command(subcommand)]
+    Receipts(ReceiptsCommand),
+}
+
+/// `serve` options.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The config file.
+    #[arg(long, short, default_value = "intentrail.toml", env = "INTENTRAIL_CONFIG")]
+    pub config: PathBuf,
+    /// Override the listen address from the config.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+/// `init` options.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Directory to write `intentrail.toml` and `keys/` into.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Tenant id.
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// First agent id.
+    #[arg(long, default_value = "agent-1")]
+    pub agent: String,
+    /// Overwrite an existing config.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `demo` options.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Rail port (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Demo payments API port (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub downstream_port: u16,
+    /// Write the connection details as JSON here (`rail_url`, `tenant`, `agent_id`, `api_key`,
+    /// `admin_key`, `downstream_url`).
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
+    /// Working directory for the config, keys and ledger (default: a new temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Skip the guided tour of governed calls.
+    #[arg(long)]
+    pub no_tour: bool,
+    /// Stop after the tour instead of serving until Ctrl-C.
+    #[arg(long)]
+    pub exit_after_tour: bool,
+}
+
+/// `agents` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum AgentsCommand {
+    /// Create an agent and print its key once.
+    Create(AgentArgs),
+    /// Revoke every key of an agent.
+    Revoke(AgentArgs),
+}
+
+/// Which agent.
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// The config file (for the ledger URL and tenants).
+    #[arg(long, short, default_value = "intentrail.toml", env = "INTENTRAIL_CONFIG")]
+    pub config: PathBuf,
+    /// Tenant id.
+    #[arg(long)]
+    pub tenant: String,
+    /// Agent id.
+    #[arg(long)]
+    pub agent: String,
+}
+
+/// `keys` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Generate a new signing key; the old one stays published until its permits expired.
+    Rotate(TenantArgs),
+}
+
+/// Which tenant.
+#[derive(Args, Debug)]
+pub struct TenantArgs {
+    /// The config file.
+    #[arg(long, short, default_value = "intentrail.toml", env = "INTENTRAIL_CONFIG")]
+    pub config: PathBuf,
+    /// Tenant id.
+    #[arg(long)]
+    pub tenant: String,
+}
+
+/// `receipts` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ReceiptsCommand {
+    /// Write a tenant's whole receipt chain and every public key it used as JSON.
+    Export {
+        /// Which tenant.
+        #[command(flatten)]
+        tenant: TenantArgs,
+        /// Output file (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Verify an export offline: every hash, link and signature; names the first bad seq.
+    Verify {
+        /// The export file.
+        file: PathBuf,
+        /// A JWKS file to verify against instead of the keys inside the export.
+        #[arg(long)]
+        jwks: Option<PathBuf>,
+    },
+}
+
+/// Run a parsed command. Returns the process exit code.
+pub async fn run(cli: Cli) -> Result<i32, String> {
+    match cli.command {
+        Command::Serve(a) => serve(a).await.map(|()| 0),
+        Command::Init(a) => init(&a).map(|()| 0),
+        Command::Demo(a) => demo(a).await.map(|()| 0),
+        Command::Agents(AgentsCommand::Create(a)) => agents_create(&a).await.map(|()| 0),
+        Command::Agents(AgentsCommand::Revoke(a)) => agents_revoke(&a).await.map(|()| 0),
+        Command::Keys(KeysCommand::Rotate(a)) => keys_rotate(&a).map(|()| 0),
+        Command::Receipts(ReceiptsCommand::Export { tenant, out }) => {
+            receipts_export(&tenant, out.as_deref()).await.map(|()| 0)
+        }
+        Command::Receipts(ReceiptsCommand::Verify { file, jwks }) => {
+            receipts_verify(&file, jwks.as_deref())
+        }
+    }
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+async fn start(config: Config) -> Result<(Arc<Rail>, tokio::net::TcpListener), String> {
+    let ledger = ledger::open(&config.ledger)
+        .await
+        .map_err(|e| format!("cannot open the ledger: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let rail = Rail::build(config, ledger).await?;
+    Ok((rail, listener))
+}
+
+async fn serve(a: ServeArgs) -> Result<(), String> {
+    let mut config = Config::load(&a.config).map_err(|e| e.to_string())?;
+    if let Some(l) = a.listen {
+        config.listen = l;
+    }
+    let (rail, listener) = start(config).await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, "intentrail listening");
+    say(&format!("intentrail listening on http://{addr}"));
+    app::serve(rail, listener, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn load_config(path: &Path) -> Result<Config, String> {
+    Config::load(path).map_err(|e| e.to_string())
+}
+
+fn tenant_of<'a>(config: &'a Config, tenant: &str) -> Result<&'a crate::config::TenantConfig, String> {
+    config
+        .tenants
+        .iter()
+        .find(|t| t.id == tenant)
+        .ok_or_else(|| format!("no tenant {tenant:?} in the config"))
+}
+
+/// The config `init` and `demo` write.
+fn starter_config(
+    tenant: &str,
+    agent: &str,
+    agent_hash: &str,
+    admin_hash: &str,
+    base_url: &str,
+    credential: &str,
+    allow_private: bool,
+    listen: &str,
+) -> String {
+    format!(
+        r#"# IntentRail config — see examples/intentrail.toml for every field.
+listen = "{listen}"
+ledger = "sqlite://intentrail.db"
+permit_lifetime_secs = 60
+
+[[tenants]]
+id = "{tenant}"
+keys_dir = "keys/{tenant}"
+admin_key_hash = "{admin_hash}"
+policies = '''
+@id("allow_refunds")
+permit(principal, action == Action::"money.refund", resource);
+
+@id("refund_cap")
+forbid(principal, action == Action::"money.refund", resource)
+  when {{ context.params.amount > 10000 }};
+
+@id("allow_payments")
+permit(principal, action == Action::"money.payment", resource)
+  when {{ context.params.amount <= 50000 }};
+
+@id("transfers_need_approval")
+@approval("required")
+permit(principal, action == Action::"money.transfer", resource);
+'''
+
+[[tenants.agents]]
+id = "{agent}"
+key_hash = "{agent_hash}"
+
+[[tenants.connectors]]
+name = "payments"
+base_url = "{base_url}"
+credential = "{credential}"
+auth = {{ type = "bearer" }}
+allow_private = {allow_private}
+
+[[tenants.actions]]
+name = "money.refund"
+connector = "payments"
+request = {{ method = "POST", path = "/v1/refunds" }}
+
+[[tenants.actions]]
+name = "money.payment"
+connector = "payments"
+request = {{ method = "POST", path = "/v1/payments" }}
+
+[[tenants.actions]]
+name = "money.transfer"
+connector = "payments"
+request = {{ method = "POST", path = "/v1/transfers" }}
+
+[[tenants.limits]]
+id = "refunds_per_hour"
+actions = ["money.refund"]
+window_secs = 3600
+max_count = 1000
+sum_param = "/amount"
+max_sum = 1000000
+"#
+    )
+}
+
+fn init(a: &InitArgs) -> Result<(), String> {
+    let path = a.dir.join("intentrail.toml");
+    if path.exists() && !a.force {
+        return Err(format!("{} exists; pass --force to overwrite", path.display()));
+    }
+    std::fs::create_dir_all(&a.dir).map_err(|e| e.to_string())?;
+    let kid = keystore::generate(&a.dir.join("keys").join(&a.tenant), now_ms())?;
+    let agent_key = generate_key(AGENT_KEY_PREFIX).map_err(|e| e.to_string())?;
+    let admin_key = generate_key(ADMIN_KEY_PREFIX).map_err(|e| e.to_string())?;
+    let text = starter_config(
+        &a.tenant,
+        &a.agent,
+        &hash_key(&agent_key),
+        &hash_key(&admin_key),
+        "https://api.payments.example",
+        "env:PAYMENTS_API_KEY",
+        false,
+        "127.0.0.1:8080",
+    );
+    Config::from_toml(&text, &a.dir).map_err(|e| format!("internal: starter config invalid: {e}"))?;
+    std::fs::write(&path, text).map_err(|e| e.to_string())?;
+    say(&format!("wrote {} (tenant {:?}, signing key {kid})", path.display(), a.tenant));
+    say(&format!("agent {:?} key (shown once, stored only as a hash): {}", a.agent, agent_key.as_str()));
+    say(&format!("admin key (shown once): {}", admin_key.as_str()));
+    Ok(())
+}
+
+async fn agents_create(a: &AgentArgs) -> Result<(), String> {
+    let config = load_config(&a.config)?;
+    tenant_of(&config, &a.tenant)?;
+    let ledger = ledger::open(&config.ledger).await.map_err(|e| e.to_string())?;
+    let key = generate_key(AGENT_KEY_PREFIX).map_err(|e| e.to_string())?;
+    ledger
+        .put_agent_key(&a.tenant, &a.agent, &hash_key(&key))
+        .await
+        .map_err(|e| e.to_string())?;
+    say(&format!(
+        "agent {:?} in tenant {:?} created; key (shown once): {}",
+        a.agent,
+        a.tenant,
+        key.as_str()
+    ));
+    Ok(())
+}
+
+async fn agents_revoke(a: &AgentArgs) -> Result<(), String> {
+    let config = load_config(&a.config)?;
+    tenant_of(&config, &a.tenant)?;
+    let ledger = ledger::open(&config.ledger).await.map_err(|e| e.to_string())?;
+    ledger
+        .revoke_agent(&a.tenant, &a.agent)
+        .await
+        .map_err(|e| e.to_string())?;
+    say(&format!(
+        "agent {:?} in tenant {:?} revoked (running rails pick this up within a second)",
+        a.agent, a.tenant
+    ));
+    Ok(())
+}
+
+fn keys_rotate(a: &TenantArgs) -> Result<(), String> {
+    let config = load_config(&a.config)?;
+    let t = tenant_of(&config, &a.tenant)?;
+    let kid = keystore::generate(&t.keys_dir, now_ms())?;
+    say(&format!(
+        "tenant {:?} now signs with {kid}; the previous key stays published for {} s. Restart the rail to use the new key.",
+        a.tenant,
+        config.permit_lifetime_secs + 5
+    ));
+    Ok(())
+}
+
+async fn receipts_export(a: &TenantArgs, out: Option<&Path>) -> Result<(), String> {
+    let config = load_config(&a.config)?;
+    let t = tenant_of(&config, &a.tenant)?;
+    let keys = keystore::load(&t.keys_dir, now_ms(), 0)?;
+    let ledger = ledger::open(&config.ledger).await.map_err(|e| e.to_string())?;
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = ledger
+            .receipts_after(&a.tenant, after, 1000)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(last) = page.last().and_then(|r| r["seq"].as_u64()) else {
+            break;
+        };
+        after = last;
+        all.extend(page);
+        if out.is_some() {
+            eprintln!("exported {} receipts…", all.len());
+        }
+    }
+    let doc = json!({
+        "tenant": a.tenant,
+        "receipts": all,
+        "jwks": Jwks::from_keys(keys.all.values()),
+    });
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    match out {
+        Some(p) => {
+            std::fs::write(p, text).map_err(|e| e.to_string())?;
+            eprintln!("wrote {} receipts to {}", all.len(), p.display());
+        }
+        None => say(&text),
+    }
+    Ok(())
+}
+
+fn receipts_verify(file: &Path, jwks: Option<&Path>) -> Result<i32, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let doc = intentrail_core::json::parse_strict(&bytes).map_err(|e| e.to_string())?;
+    let receipts = doc["receipts"]
+        .as_array()
+        .ok_or("the export has no `receipts` array")?;
+    let jwks = match jwks {
+        Some(p) => {
+            let b = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            Jwks::parse(&b).map_err(|e| e.to_string())?
+        }
+        None => {
+            let b = serde_json::to_vec(&doc["jwks"]).map_err(|e| e.to_string())?;
+            Jwks::parse(&b).map_err(|e| format!("the export's jwks: {e}"))?
+        }
+    };
+    match verify_chain(receipts, &jwks, None) {
+        Ok(report) => {
+            say(&format!(
+                "OK: {} receipts, seq 1..{}, head {}",
+                report.count, report.last_seq, report.last_hash
+            ));
+            Ok(0)
+        }
+        Err(e) => {
+            say(&format!("FAILED: {e}"));
+            Ok(1)
+        }
+    }
+}
+
+struct DemoInfo {
+    rail_url: String,
+    downstream_url: String,
+    tenant: String,
+    agent: String,
+    api_key: Secret,
+    admin_key: Secret,
+}
+
+async fn demo(a: DemoArgs) -> Result<(), String> {
+    let dir = match &a.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("intentrail-demo-{}", uuid::Uuid::now_v7().simple())),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    say(&format!("demo: working directory {}", dir.display()));
+
+    // The demo payments API and the secret only the rail holds.
+    let secret = generate_key("sk_demo_").map_err(|e| e.to_string())?;
+    let secret_file = dir.join("payments-api-key");
+    keystore::write_private(&secret_file, secret.as_bytes())?;
+    let api = DemoApi::new(Secret::new(secret.to_string()));
+    drop(secret);
+    let down = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], a.downstream_port)))
+        .await
+        .map_err(|e| format!("cannot bind the demo API: {e}"))?;
+    let down_addr = down.local_addr().map_err(|e| e.to_string())?;
+    let router = api.router();
+    tokio::spawn(async move { axum::serve(down, router).await });
+
+    // Tenant keys, an agent key and an admin key; a config file the user can read.
+    let tenant = "demo";
+    let agent = "refund-bot";
+    if !dir.join("keys").join(tenant).exists() {
+        keystore::generate(&dir.join("keys").join(tenant), now_ms())?;
+    }
+    let api_key = generate_key(AGENT_KEY_PREFIX).map_err(|e| e.to_string())?;
+    let admin_key = generate_key(ADMIN_KEY_PREFIX).map_err(|e| e.to_string())?;
+    let text = starter_config(
+        tenant,
+        agent,
+        &hash_key(&api_key),
+        &hash_key(&admin_key),
+        &format!("http://{down_addr}"),
+        &format!("file:{}", secret_file.display()),
+        true,
+        &format!("127.0.0.1:{}", a.port),
+    );
+    let config_path = dir.join("intentrail.toml");
+    std::fs::write(&config_path, &text).map_err(|e| e.to_string())?;
+    let config = load_config(&config_path)?;
+    let (rail, listener) = start(config).await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let info = DemoInfo {
+        rail_url: format!("http://{addr}"),
+        downstream_url: format!("http://{down_addr}"),
+        tenant: tenant.into(),
+        agent: agent.into(),
+        api_key: Secret::new(api_key.to_string()),
+        admin_key: Secret::new(admin_key.to_string()),
+    };
+    let serving = tokio::spawn(app::serve(rail, listener, shutdown_signal()));
+
+    say(&format!("rail:        {}", info.rail_url));
+    say(&format!("demo API:    {}  (holds a secret the agent never sees)", info.downstream_url));
+    say(&format!("tenant:      {}", info.tenant));
+    say(&format!("agent id:    {}", info.agent));
+    say(&format!("API key:     {}", info.api_key.expose()));
+    say(&format!("admin key:   {}", info.admin_key.expose()));
+    say(&format!("config:      {}", config_path.display()));
+    if let Some(p) = &a.env_file {
+        let doc = json!({
+            "rail_url": info.rail_url,
+            "tenant": info.tenant,
+            "agent_id": info.agent,
+            "api_key": info.api_key.expose(),
+            "admin_key": info.admin_key.expose(),
+            "downstream_url": info.downstream_url,
+            "config": config_path,
+        });
+        keystore::write_private(p, &serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?)?;
+        say(&format!("env file:    {}", p.display()));
+    }
+    if !a.no_tour {
+        tour(&info).await?;
+    }
+    if a.exit_after_tour {
+        serving.abort();
+        return Ok(());
+    }
+    say("The rail is running. Press Ctrl-C to stop.");
+    match serving.await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A few governed calls through the rail, printed as they happen.
+async fn tour(info: &DemoInfo) -> Result<(), String> {
+    let c = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        c.post(format!("{}{path}", info.rail_url))
+            .bearer_auth(info.api_key.expose())
+            .header("IntentRail-Agent", &info.agent)
+            .json(&body)
+            .send()
+    };
+    let show = |label: &str, status: u16, body: &Value| {
+        let what = body["code"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| body["body"]["id"].as_str().map(|id| format!("downstream {} {id}", body["status"])))
+            .unwrap_or_default();
+        say(&format!("  {label:<46} → {status} {what}"));
+    };
+    say("\nTour: an agent holding only its IntentRail key");
+    let refund = json!({"payment_id": "pay_123", "amount": 5000, "currency": "usd"});
+    let r = post("/v1/actions/money.refund", json!({"params": refund})).await.map_err(|e| e.to_string())?;
+    let s = r.status().as_u16();
+    let b: Value = r.json().await.map_err(|e| e.to_string())?;
+    show("refund 50.00 USD (one round trip)", s, &b);
+    let big = json!({"payment_id": "pay_123", "amount": 50000, "currency": "usd"});
+    let r = post("/v1/actions/money.refund", json!({"params": big})).await.map_err(|e| e.to_string())?;
+    let s = r.status().as_u16();
+    let b: Value = r.json().await.map_err(|e| e.to_string())?;
+    show("refund 500.00 USD (above the policy cap)", s, &b);
+    let params = json!({"payment_id": "pay_456", "amount": 2500, "currency": "usd"});
+    let r = post("/v1/intents", json!({"action": "money.refund", "params": params})).await.map_err(|e| e.to_string())?;
+    let s = r.status().as_u16();
+    let intent: Value = r.json().await.map_err(|e| e.to_string())?;
+    say(&format!("  {:<46} → {s} permit {}", "intent: refund 25.00 USD", intent["permit_id"].as_str().unwrap_or("?")));
+    let permit = intent["permit"].clone();
+    let tampered = json!({"payment_id": "pay_456", "amount": 9999, "currency": "usd"});
+    let r = post("/v1/execute", json!({"permit": permit, "params": tampered})).await.map_err(|e| e.to_string())?;
+    let s = r.status().as_u16();
+    let b: Value = r.json().await.map_err(|e| e.to_string())?;
+    show("execute with the amount changed to 99.99", s, &b);
+    let r = post("/v1/execute", json!({"permit": permit, "params": params})).await.map_err(|e| e.to_string())?;
+    let s = r.status().as_u16();
+    let b: Value = r.json().await.map_err(|e| e.to_string())?;
+    show("execute the approved params", s, &b);
+    let r = post("/v1/execute", json!({"permit": permit, "params": params})).await.map_err(|e| e.to_string())?;
+    let s = r.status().as_u16();
+    let b: Value = r.json().await.map_err(|e| e.to_string())?;
+    show("execute the same permit again (replay)", s, &b);
+    let log: Value = c
+        .get(format!("{}/__requests", info.downstream_url))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    say(&format!(
+        "  the demo API executed {} request(s); every one carried the rail's secret, none the agent's key",
+        log["executed"]
+    ));
+    say(&format!(
+        "  receipts: curl -H 'Authorization: Bearer <admin key>' {}/v1/receipts\n",
+        info.rail_url
+    ));
+    Ok(())
+}
