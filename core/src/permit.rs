@@ -141,8 +141,17 @@ fn b64_segment(seg: &str, name: &str) -> Result<Vec<u8>> {
         .map_err(|_| invalid(&format!("{name}: not canonical base64url")))
 }
 
-/// Split and decode a compact JWS; returns (signing input, header, claims JSON, signature).
-fn split(token: &str) -> Result<(&str, Vec<u8>, Vec<u8>, Vec<u8>)> {
+/// A compact JWS split and decoded.
+struct Parts<'a> {
+    /// `header.claims`, the bytes the signature covers.
+    signing_input: &'a str,
+    header: Vec<u8>,
+    claims: Vec<u8>,
+    sig: Vec<u8>,
+}
+
+/// Split and decode a compact JWS.
+fn split(token: &str) -> Result<Parts<'_>> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(invalid("format: token too long"));
     }
@@ -153,12 +162,12 @@ fn split(token: &str) -> Result<(&str, Vec<u8>, Vec<u8>, Vec<u8>)> {
         return Err(invalid("format: not exactly 3 segments"));
     };
     let signing_input = &token[..h.len() + 1 + c.len()];
-    Ok((
+    Ok(Parts {
         signing_input,
-        b64_segment(h, "header")?,
-        b64_segment(c, "claims")?,
-        b64_segment(s, "signature")?,
-    ))
+        header: b64_segment(h, "header")?,
+        claims: b64_segment(c, "claims")?,
+        sig: b64_segment(s, "signature")?,
+    })
 }
 
 /// The header's `kid`, after checking the header is exactly `{alg: "EdDSA", typ, kid}`.
@@ -227,7 +236,12 @@ pub fn verify(
     resolver: &dyn KeyResolver,
     opts: &VerifyOptions,
 ) -> Result<PermitClaims> {
-    let (signing_input, header, claims, sig) = split(token)?;
+    let Parts {
+        signing_input,
+        header,
+        claims,
+        sig,
+    } = split(token)?;
     let kid = check_header(&header)?;
     let key = resolver
         .resolve(&kid)
@@ -260,8 +274,7 @@ pub fn verify(
 /// Decode the claims WITHOUT verifying anything (no signature, key, header, audience or time
 /// check). For display and debugging only: never base a decision on the result.
 pub fn decode_unverified(token: &str) -> Result<PermitClaims> {
-    let (_, _, claims, _) = split(token)?;
-    parse_claims(&claims)
+    parse_claims(&split(token)?.claims)
 }
 
 #[cfg(test)]
