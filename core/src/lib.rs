@@ -13,5 +13,16 @@ pub mod error;
 pub mod hash;
 pub mod jcs;
 pub mod json;
+pub mod keys;
+pub mod permit;
+pub mod receipt;
 
+/// The Ed25519 public key type used throughout (re-exported from `ed25519-dalek`).
+pub use ed25519_dalek::VerifyingKey;
 pub use error::{Error, ErrorKind, Result};
+pub use keys::{kid_for, Jwk, Jwks, KeyResolver, SigningKey};
+pub use permit::{PermitClaims, VerifyOptions};
+pub use receipt::{
+    verify_chain, ChainError, ChainProblem, ChainReport, Downstream, Receipt, ReceiptKind,
+    GENESIS_PREV,
+};

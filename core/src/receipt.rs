@@ -1,0 +1,326 @@
+//! Signed, hash-chained receipts and the offline chain verifier.
+//!
+//! Guarantees: a sealed receipt's `hash` is `sha256:` over RFC 8785 of the receipt without
+//! `hash` and `sig`, and `sig` is Ed25519 over the ASCII bytes of `hash`; each receipt's
+//! `prev` is the previous receipt's `hash`. [`verify_chain`] works on the raw JSON, so any
+//! edited, added, dropped or reordered field or receipt is reported with the first bad `seq`.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::keys::{KeyResolver, SigningKey};
+
+/// The `prev` of the first receipt of a chain: `sha256:` + base64url of 32 zero bytes.
+pub const GENESIS_PREV: &str = "sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+/// What a receipt records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptKind {
+    /// A policy decision (allow, deny, approval required, rejected request).
+    Decision,
+    /// A forwarded (or refused) execution.
+    Execution,
+    /// A recovery record written after a crash left an execution's outcome open.
+    Recovery,
+}
+
+/// The downstream call an execution made (no secrets: URL from config, no credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Downstream {
+    /// HTTP method.
+    pub method: String,
+    /// The URL called (never carries credentials).
+    pub url: String,
+    /// The downstream's HTTP status, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// `sha256:` hash of the response body, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_hash: Option<String>,
+    /// Time from sending to the answer (or to giving up), in milliseconds.
+    pub latency_ms: u64,
+}
+
+/// One receipt of a tenant's chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Receipt id.
+    pub id: String,
+    /// Position in the tenant's chain, from 1.
+    pub seq: u64,
+    /// The previous receipt's `hash` ([`GENESIS_PREV`] for seq 1).
+    pub prev: String,
+    /// Time, Unix milliseconds.
+    pub ts: i64,
+    /// Tenant id.
+    pub tenant: String,
+    /// Agent id.
+    pub agent: String,
+    /// What this receipt records.
+    pub kind: ReceiptKind,
+    /// The action name.
+    pub action: String,
+    /// `allow`, `deny`, `approval_required` or `rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    /// `success`, `downstream_error`, `unknown`, `not_forwarded` or `rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The error code, when the request failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// A human reason (e.g. the rule that denied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The permit's `jti`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permit_id: Option<String>,
+    /// The payload hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_hash: Option<String>,
+    /// The policy set hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_hash: Option<String>,
+    /// The profile version of a mirrored action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_version: Option<String>,
+    /// The downstream call, for executions that were forwarded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream: Option<Downstream>,
+    /// The id of the key that signed this receipt (set by [`Receipt::seal`]).
+    pub kid: String,
+    /// `sha256:` over RFC 8785 of this receipt without `hash` and `sig` (set by `seal`).
+    pub hash: String,
+    /// base64url Ed25519 signature over the ASCII bytes of `hash` (set by `seal`).
+    pub sig: String,
+}
+
+impl Receipt {
+    /// Set `kid`, then `hash` and `sig` with `key`. Fails (`invalid_json`) only when a number
+    /// is outside ±(2^53−1), which RFC 8785 cannot represent exactly.
+    pub fn seal(&mut self, key: &SigningKey) -> Result<()> {
+        self.kid = key.kid().to_string();
+        let v = serde_json::to_value(&*self)
+            .map_err(|e| Error::new(ErrorKind::Internal, format!("receipt: {e}")))?;
+        self.hash = receipt_hash(&v)?;
+        self.sig = URL_SAFE_NO_PAD.encode(key.sign(self.hash.as_bytes()));
+        Ok(())
+    }
+
+    /// This receipt as JSON (what an export holds and [`verify_chain`] checks).
+    pub fn to_value(&self) -> Result<Value> {
+        serde_json::to_value(self)
+            .map_err(|e| Error::new(ErrorKind::Internal, format!("receipt: {e}")))
+    }
+}
+
+/// The hash of a raw receipt: `sha256:` over RFC 8785 of the object without its `hash` and
+/// `sig` members. Fails if `v` is not an object or holds an unsafe integer.
+pub fn receipt_hash(v: &Value) -> Result<String> {
+    let Value::Object(m) = v else {
+        return Err(Error::new(
+            ErrorKind::ReceiptInvalid,
+            "receipt is not an object",
+        ));
+    };
+    let mut m = m.clone();
+    m.remove("hash");
+    m.remove("sig");
+    Ok(crate::hash::sha256_tagged(&crate::jcs::canonicalize(
+        &Value::Object(m),
+    )?))
+}
+
+/// The result of a chain that verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Receipts checked.
+    pub count: usize,
+    /// `seq` of the last receipt (the start's seq, or 0, when there were none).
+    pub last_seq: u64,
+    /// `hash` of the last receipt (the start's hash, or [`GENESIS_PREV`], when there were none).
+    pub last_hash: String,
+}
+
+/// What is wrong at a chain position.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainProblem {
+    /// Not an object, or `seq`/`prev`/`hash`/`kid`/`sig` missing or of the wrong type.
+    Malformed(String),
+    /// This seq is absent from the chain (dropped).
+    Missing,
+    /// Another receipt (`found`) stands where this seq should, and this seq comes later.
+    Reordered {
+        /// The seq found in this position.
+        found: u64,
+    },
+    /// An earlier receipt (`found`) appears again in this position.
+    Duplicate {
+        /// The seq found in this position.
+        found: u64,
+    },
+    /// `prev` is not the previous receipt's `hash`.
+    BrokenLink,
+    /// The recomputed hash differs from `hash`: a field was changed, added or removed.
+    Edited,
+    /// The `kid` is not a key the resolver knows (signed by another key).
+    WrongKey,
+    /// The signature does not verify under the `kid`'s key.
+    BadSignature,
+}
+
+impl fmt::Display for ChainProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainProblem::Malformed(d) => write!(f, "malformed ({d})"),
+            ChainProblem::Missing => f.write_str("missing"),
+            ChainProblem::Reordered { found } => {
+                write!(f, "reordered (seq {found} found in its place)")
+            }
+            ChainProblem::Duplicate { found } => {
+                write!(f, "duplicate (seq {found} again in its place)")
+            }
+            ChainProblem::BrokenLink => f.write_str("prev does not match the previous hash"),
+            ChainProblem::Edited => f.write_str("edited"),
+            ChainProblem::WrongKey => f.write_str("wrong key (kid unknown)"),
+            ChainProblem::BadSignature => f.write_str("bad signature"),
+        }
+    }
+}
+
+/// The first bad position of a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainError {
+    /// The seq where the chain first goes wrong (the seq expected at that position).
+    pub seq: u64,
+    /// What is wrong there.
+    pub problem: ChainProblem,
+}
+
+impl fmt::Display for ChainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "seq {}: {}", self.seq, self.problem)
+    }
+}
+
+impl std::error::Error for ChainError {}
+
+impl From<ChainError> for Error {
+    fn from(e: ChainError) -> Error {
+        Error::new(ErrorKind::ReceiptInvalid, e.to_string())
+    }
+}
+
+fn str_member<'a>(m: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, String> {
+    match m.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(format!("{name} is not a string")),
+        None => Err(format!("{name} is missing")),
+    }
+}
+
+fn seq_of(v: &Value) -> Option<u64> {
+    v.get("seq").and_then(Value::as_u64)
+}
+
+/// Verify a chain (or a segment of one) from its raw JSON receipts, in order. `start` is
+/// `(seq, hash)` of the receipt just before the first one; `None` means the chain starts at
+/// seq 1 with `prev` = [`GENESIS_PREV`]. For each receipt: its seq is the next one (a lower
+/// seq is a duplicate or reordering, a higher one a gap or reordering), `prev` is the previous
+/// `hash`, the recomputed hash equals `hash`, `kid` resolves and `sig` verifies. Parse exports
+/// with [`crate::json::parse_strict`] so duplicate members are refused too.
+pub fn verify_chain(
+    receipts: &[Value],
+    resolver: &dyn KeyResolver,
+    start: Option<(u64, String)>,
+) -> Result<ChainReport, ChainError> {
+    let (mut last_seq, mut last_hash) = start.unwrap_or_else(|| (0, GENESIS_PREV.to_string()));
+    let first_seq = last_seq.saturating_add(1);
+    // Hashes of the receipts verified so far, by position, to tell duplicates from reorders.
+    let mut seen: Vec<String> = Vec::new();
+    for (i, v) in receipts.iter().enumerate() {
+        let expected = last_seq.saturating_add(1);
+        let fail = |problem| ChainError {
+            seq: expected,
+            problem,
+        };
+        let Value::Object(m) = v else {
+            return Err(fail(ChainProblem::Malformed("not an object".into())));
+        };
+        let Some(seq) = seq_of(v) else {
+            return Err(fail(ChainProblem::Malformed(
+                "seq is missing or not an unsigned integer".into(),
+            )));
+        };
+        let hash = str_member(m, "hash").map_err(|d| fail(ChainProblem::Malformed(d)))?;
+        if seq > expected {
+            let later = receipts[i + 1..]
+                .iter()
+                .any(|r| seq_of(r) == Some(expected));
+            return Err(fail(if later {
+                ChainProblem::Reordered { found: seq }
+            } else {
+                ChainProblem::Missing
+            }));
+        }
+        if seq < expected {
+            let dup = seq >= first_seq
+                && usize::try_from(seq - first_seq)
+                    .ok()
+                    .and_then(|p| seen.get(p))
+                    .is_some_and(|h| h == hash);
+            return Err(fail(if dup {
+                ChainProblem::Duplicate { found: seq }
+            } else {
+                ChainProblem::Reordered { found: seq }
+            }));
+        }
+        let prev = str_member(m, "prev").map_err(|d| fail(ChainProblem::Malformed(d)))?;
+        if prev != last_hash {
+            return Err(fail(ChainProblem::BrokenLink));
+        }
+        let recomputed =
+            receipt_hash(v).map_err(|e| fail(ChainProblem::Malformed(e.detail().to_string())))?;
+        if recomputed != hash {
+            return Err(fail(ChainProblem::Edited));
+        }
+        let kid = str_member(m, "kid").map_err(|d| fail(ChainProblem::Malformed(d)))?;
+        let sig = str_member(m, "sig").map_err(|d| fail(ChainProblem::Malformed(d)))?;
+        let key = resolver
+            .resolve(kid)
+            .ok_or_else(|| fail(ChainProblem::WrongKey))?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| fail(ChainProblem::BadSignature))?;
+        crate::permit::verify_ed25519(key.as_bytes(), hash.as_bytes(), &sig)
+            .map_err(|_| fail(ChainProblem::BadSignature))?;
+        seen.push(hash.to_string());
+        last_seq = seq;
+        last_hash = hash.to_string();
+    }
+    Ok(ChainReport {
+        count: receipts.len(),
+        last_seq,
+        last_hash,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn genesis_is_32_zero_bytes() {
+        assert_eq!(
+            GENESIS_PREV,
+            format!("sha256:{}", URL_SAFE_NO_PAD.encode([0u8; 32]))
+        );
+    }
+}
