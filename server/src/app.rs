@@ -114,7 +114,7 @@ impl Rail {
                 actions.push(json!({"name": a.name, "description": a.description, "schema": a.schema}));
                 bindings.insert(b.name.clone(), b.clone());
             }
-            let jwks = Jwks::from_keys(keys.published.values());
+            let jwks = Jwks::from_verifying_keys(keys.published.values()).map_err(|e| e.to_string())?;
             for a in &tc.agents {
                 config_keys.insert(
                     &a.key_hash,

@@ -414,7 +414,7 @@ async fn receipts_export(a: &TenantArgs, out: Option<&Path>) -> Result<(), Strin
     let doc = json!({
         "tenant": a.tenant,
         "receipts": all,
-        "jwks": Jwks::from_keys(keys.all.values()),
+        "jwks": Jwks::from_verifying_keys(keys.all.values()).map_err(|e| e.to_string())?,
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     match out {

@@ -112,7 +112,7 @@ pub fn generate(dir: &Path, now_ms: i64) -> Result<String, String> {
     let mut seed = Zeroizing::new([0u8; 32]);
     getrandom::fill(seed.as_mut()).map_err(|e| format!("no randomness: {e}"))?;
     let key = SigningKey::from_bytes(&seed);
-    let kid = key.kid();
+    let kid = key.kid().to_string();
     // Retire the old keys first: if we crash in between, the old key is still there (retired)
     // and `keys rotate` can simply be run again.
     if dir.exists() {

@@ -1,0 +1,205 @@
+//! The `intentrail` binary: help everywhere, init, demo, offline receipt verification (and
+//! that an edited ledger row is caught at its seq), and a leak scan of the process output.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::{Options, TestRail};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_intentrail");
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn test_every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["init", "--help"],
+        vec!["demo", "--help"],
+        vec!["agents", "--help"],
+        vec!["agents", "create", "--help"],
+        vec!["agents", "revoke", "--help"],
+        vec!["keys", "--help"],
+        vec!["keys", "rotate", "--help"],
+        vec!["receipts", "--help"],
+        vec!["receipts", "export", "--help"],
+        vec!["receipts", "verify", "--help"],
+    ] {
+        let (code, out, _) = run(&args);
+        assert_eq!(code, 0, "{args:?}");
+        assert!(out.contains("Usage:"), "{args:?}: {out}");
+    }
+}
+
+#[test]
+fn test_the_example_config_loads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/intentrail.toml");
+    let c = intentrail_server::config::Config::load(&path).unwrap();
+    assert_eq!(c.tenants[0].id, "acme");
+    assert_eq!(c.tenants[0].connectors.len(), 2);
+    assert_eq!(c.tenants[0].limits.len(), 1);
+}
+
+#[test]
+fn test_a_config_with_an_unknown_field_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = intentrail_server::config::Config::from_toml("listen = \"x\"\nlisten_typo = 1\n", dir.path()).unwrap_err();
+    assert!(err.to_string().contains("listen_typo"), "{err}");
+}
+
+#[test]
+fn test_init_writes_a_config_keys_and_prints_keys_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (code, out, err) = run(&["init", "--dir", d, "--tenant", "acme", "--agent", "bot"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ir_") && out.contains("ira_"), "{out}");
+    let config = intentrail_server::config::Config::load(&dir.path().join("intentrail.toml")).unwrap();
+    assert_eq!(config.tenants[0].id, "acme");
+    let key = out.split_whitespace().find(|w| w.starts_with("ir_")).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("intentrail.toml")).unwrap();
+    assert!(!text.contains(key), "the key itself is not stored");
+    assert!(text.contains(&intentrail_server::auth::hash_key(key)));
+    // A second init refuses to overwrite.
+    let (code, _, _) = run(&["init", "--dir", d]);
+    assert_ne!(code, 0);
+}
+
+#[test]
+fn test_demo_runs_the_tour_and_writes_the_env_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("demo.json");
+    let (code, out, err) = run(&[
+        "demo",
+        "--port",
+        "0",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--env-file",
+        env.to_str().unwrap(),
+        "--exit-after-tour",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&env).unwrap()).unwrap();
+    for k in ["rail_url", "tenant", "agent_id", "api_key", "admin_key", "downstream_url"] {
+        assert!(doc[k].is_string(), "{k} missing: {doc}");
+    }
+    assert!(out.contains("→ 200 downstream 200"), "{out}");
+    assert!(out.contains("→ 403 policy_denied"), "{out}");
+    assert!(out.contains("→ 403 payload_hash_mismatch"), "{out}");
+    assert!(out.contains("→ 409 permit_already_used"), "{out}");
+    let secret = std::fs::read_to_string(dir.path().join("payments-api-key")).unwrap();
+    assert!(!out.contains(&secret) && !err.contains(&secret));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_receipts_verify_offline_and_an_edited_row_fails_at_its_seq() {
+    let rail = TestRail::start(Options::default()).await;
+    for amount in [100, 200, 300] {
+        let (s, _) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(amount)})).await;
+        assert_eq!(s, 200);
+    }
+    let config = rail.config_path.to_str().unwrap().to_string();
+    let export = rail.dir.path().join("export.json");
+    let (code, _, err) = run(&["receipts", "export", "--config", &config, "--tenant", "acme", "--out", export.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(&["receipts", "verify", export.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("OK: 6 receipts"), "{out}");
+
+    // Edit receipt seq 4 in the SQLite file: 300 → 30000 in its downstream status? No: its agent.
+    let db = rusqlite::Connection::open(rail.dir.path().join("ledger.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE receipts SET body = replace(body, '\"agent\":\"bot-1\"', '\"agent\":\"bot-9\"') WHERE tenant = 'acme' AND seq = 4",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(db);
+    let (code, _, err) = run(&["receipts", "export", "--config", &config, "--tenant", "acme", "--out", export.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(&["receipts", "verify", export.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("seq 4"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_the_secret_never_reaches_the_agent_or_the_logs_of_the_binary() {
+    let (addr, log) = common::downstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, secret, key, _, admin, _) = common::write_config(
+        dir.path(),
+        &format!("http://{addr}"),
+        &Options { refund_path: "/echo".into(), ..Options::default() },
+        "127.0.0.1:0",
+    );
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let stderr = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s).unwrap();
+        s
+    });
+    let c = reqwest::Client::new();
+    let mut agent_saw = String::new();
+    for body in [
+        json!({"params": TestRail::refund(100)}),
+        json!({"params": TestRail::refund(100_000)}),
+        json!({"params": {"nope": 1}}),
+    ] {
+        let r = c
+            .post(format!("{url}/v1/actions/money.refund"))
+            .bearer_auth(&key)
+            .header("IntentRail-Agent", "bot-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        agent_saw.push_str(&format!("{:?}", r.headers()));
+        agent_saw.push_str(&r.text().await.unwrap());
+    }
+    for path in ["/v1/receipts?after=0", "/metrics"] {
+        let r = c.get(format!("{url}{path}")).bearer_auth(&admin).send().await.unwrap();
+        agent_saw.push_str(&r.text().await.unwrap());
+    }
+    assert_eq!(log.count(), 1, "one allowed call reached the downstream");
+    assert_eq!(log.all()[0].authorization.as_deref(), Some(format!("Bearer {secret}").as_str()));
+    // SIGTERM: graceful shutdown.
+    Command::new("kill").arg(child.id().to_string()).status().unwrap();
+    child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let logs = err_reader.join().unwrap() + &line + &rest;
+    assert!(logs.len() > 100, "trace logging produced output");
+    let db = std::fs::read(dir.path().join("ledger.db")).unwrap_or_default();
+    for (name, hay) in [("responses", agent_saw.as_bytes()), ("logs", logs.as_bytes()), ("ledger", db.as_slice())] {
+        assert!(
+            !hay.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret appears in the {name}"
+        );
+    }
+}
