@@ -1272,6 +1272,79 @@ mod tests {
         ));
     }
 
+    /// Jobs queued while the writer is busy are committed as one batch; a job that fails or
+    /// panics is rolled back alone (its savepoint), the others commit, the writer lives on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_job_in_a_batch_does_not_sink_the_others() {
+        let (_d, p) = fresh();
+        let l = Arc::new(SqliteLedger::open(&p).await.expect("open"));
+        let insert = |c: &Connection, agent: &str| {
+            c.execute(
+                "INSERT INTO agent_keys (tenant, agent, key_hash, revoked, updated_at_ms)
+                 VALUES ('batch', ?1, 'h', 0, 0)",
+                params![agent],
+            )
+            .map_err(|e| db_err("test insert", e))
+        };
+        // Hold the writer so the next jobs queue up and are drained into one batch.
+        let blocker = {
+            let l = Arc::clone(&l);
+            tokio::spawn(async move {
+                l.write(|_| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut tasks = Vec::new();
+        for i in 0..30 {
+            let l = Arc::clone(&l);
+            tasks.push(tokio::spawn(async move {
+                let agent = format!("a{i}");
+                l.write(move |c| {
+                    insert(c, &agent)?;
+                    match i % 3 {
+                        0 => Ok(()),
+                        1 => Err(LedgerError::Internal("refused after writing".into())),
+                        _ => panic!("job {i} panics after writing"),
+                    }
+                })
+                .await
+            }));
+        }
+        blocker.await.expect("join").expect("blocker");
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.expect("join");
+            assert_eq!(r.is_ok(), i % 3 == 0, "job {i}: {r:?}");
+        }
+        let mut stored: Vec<String> = l
+            .agent_keys()
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|r| r.tenant == "batch")
+            .map(|r| r.agent)
+            .collect();
+        stored.sort();
+        let mut expected: Vec<String> = (0..30).step_by(3).map(|i| format!("a{i}")).collect();
+        expected.sort();
+        assert_eq!(stored, expected);
+        // Still serving, and what was committed is durable across a reopen.
+        l.put_agent_key("batch", "after", "h").await.expect("put");
+        drop(l);
+        let l = open_at(&p).await;
+        let n = l
+            .agent_keys()
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|r| r.tenant == "batch")
+            .count();
+        assert_eq!(n, 11);
+    }
+
     #[test]
     fn ledger_errors_map_to_the_error_vocabulary() {
         use intentrail_core::ErrorKind;
