@@ -37,7 +37,8 @@ pub struct TenantKeys {
 
 fn read_key(path: &Path) -> Result<(KeyFile, SigningKey), String> {
     let text = Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
     );
     let kf: KeyFile = serde_json::from_str(&text)
         .map_err(|e| format!("{} is not a key file: {e}", path.display()))?;
@@ -120,7 +121,10 @@ pub fn generate(dir: &Path, now_ms: i64) -> Result<String, String> {
             let (mut kf, _) = read_key(&p)?;
             if kf.retired_ms.is_none() {
                 kf.retired_ms = Some(now_ms);
-                write_private(&p, &serde_json::to_vec_pretty(&kf).map_err(|e| e.to_string())?)?;
+                write_private(
+                    &p,
+                    &serde_json::to_vec_pretty(&kf).map_err(|e| e.to_string())?,
+                )?;
             }
         }
     }
@@ -168,7 +172,10 @@ mod tests {
         assert_eq!(keys.active.kid(), k2);
         assert!(keys.published.contains_key(&k1), "old key still published");
         let later = load(dir.path(), 2_000 + 65_000, 65_000).expect("load");
-        assert!(!later.published.contains_key(&k1), "old key unpublished after the window");
+        assert!(
+            !later.published.contains_key(&k1),
+            "old key unpublished after the window"
+        );
         assert!(later.all.contains_key(&k1), "kept for receipts");
     }
 

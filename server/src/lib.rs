@@ -3,7 +3,8 @@
 //! Every governed action takes one path: authenticate → validate → policy → permit →
 //! credentials → forward → receipt. Modules, one job each:
 //!
-//! - [`config`]: the TOML config; [`cli`]: the `intentrail` commands.
+//! - [`config`]: the TOML config; [`cli`]: the `intentrail` commands; [`keystore`]: tenant
+//!   signing keys on disk.
 //! - [`auth`]: agent and admin keys; [`catalog`]: native actions and their schemas;
 //!   [`policy`]: Cedar rules and stateful limits.
 //! - [`ledger`]: the rail's state (permits, idempotency, limits, receipts), SQLite by default.
@@ -14,6 +15,8 @@
 
 pub mod auth;
 pub mod demo;
+pub mod keystore;
+pub mod ledger;
 pub mod metrics;
 pub mod model;
 pub mod problem;

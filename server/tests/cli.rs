@@ -55,7 +55,11 @@ fn test_the_example_config_loads() {
 #[test]
 fn test_a_config_with_an_unknown_field_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let err = intentrail_server::config::Config::from_toml("listen = \"x\"\nlisten_typo = 1\n", dir.path()).unwrap_err();
+    let err = intentrail_server::config::Config::from_toml(
+        "listen = \"x\"\nlisten_typo = 1\n",
+        dir.path(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("listen_typo"), "{err}");
 }
 
@@ -66,9 +70,13 @@ fn test_init_writes_a_config_keys_and_prints_keys_once() {
     let (code, out, err) = run(&["init", "--dir", d, "--tenant", "acme", "--agent", "bot"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("ir_") && out.contains("ira_"), "{out}");
-    let config = intentrail_server::config::Config::load(&dir.path().join("intentrail.toml")).unwrap();
+    let config =
+        intentrail_server::config::Config::load(&dir.path().join("intentrail.toml")).unwrap();
     assert_eq!(config.tenants[0].id, "acme");
-    let key = out.split_whitespace().find(|w| w.starts_with("ir_")).unwrap();
+    let key = out
+        .split_whitespace()
+        .find(|w| w.starts_with("ir_"))
+        .unwrap();
     let text = std::fs::read_to_string(dir.path().join("intentrail.toml")).unwrap();
     assert!(!text.contains(key), "the key itself is not stored");
     assert!(text.contains(&intentrail_server::auth::hash_key(key)));
@@ -93,7 +101,14 @@ fn test_demo_runs_the_tour_and_writes_the_env_file() {
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
     let doc: Value = serde_json::from_slice(&std::fs::read(&env).unwrap()).unwrap();
-    for k in ["rail_url", "tenant", "agent_id", "api_key", "admin_key", "downstream_url"] {
+    for k in [
+        "rail_url",
+        "tenant",
+        "agent_id",
+        "api_key",
+        "admin_key",
+        "downstream_url",
+    ] {
         assert!(doc[k].is_string(), "{k} missing: {doc}");
     }
     assert!(out.contains("→ 200 downstream 200"), "{out}");
@@ -108,12 +123,26 @@ fn test_demo_runs_the_tour_and_writes_the_env_file() {
 async fn test_receipts_verify_offline_and_an_edited_row_fails_at_its_seq() {
     let rail = TestRail::start(Options::default()).await;
     for amount in [100, 200, 300] {
-        let (s, _) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(amount)})).await;
+        let (s, _) = rail
+            .post(
+                "/v1/actions/money.refund",
+                json!({"params": TestRail::refund(amount)}),
+            )
+            .await;
         assert_eq!(s, 200);
     }
     let config = rail.config_path.to_str().unwrap().to_string();
     let export = rail.dir.path().join("export.json");
-    let (code, _, err) = run(&["receipts", "export", "--config", &config, "--tenant", "acme", "--out", export.to_str().unwrap()]);
+    let (code, _, err) = run(&[
+        "receipts",
+        "export",
+        "--config",
+        &config,
+        "--tenant",
+        "acme",
+        "--out",
+        export.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     let (code, out, _) = run(&["receipts", "verify", export.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
@@ -129,7 +158,16 @@ async fn test_receipts_verify_offline_and_an_edited_row_fails_at_its_seq() {
         .unwrap();
     assert_eq!(changed, 1);
     drop(db);
-    let (code, _, err) = run(&["receipts", "export", "--config", &config, "--tenant", "acme", "--out", export.to_str().unwrap()]);
+    let (code, _, err) = run(&[
+        "receipts",
+        "export",
+        "--config",
+        &config,
+        "--tenant",
+        "acme",
+        "--out",
+        export.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     let (code, out, _) = run(&["receipts", "verify", export.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
@@ -143,7 +181,10 @@ async fn test_the_secret_never_reaches_the_agent_or_the_logs_of_the_binary() {
     let (config, secret, key, _, admin, _) = common::write_config(
         dir.path(),
         &format!("http://{addr}"),
-        &Options { refund_path: "/echo".into(), ..Options::default() },
+        &Options {
+            refund_path: "/echo".into(),
+            ..Options::default()
+        },
         "127.0.0.1:0",
     );
     let mut child = Command::new(BIN)
@@ -183,20 +224,35 @@ async fn test_the_secret_never_reaches_the_agent_or_the_logs_of_the_binary() {
         agent_saw.push_str(&r.text().await.unwrap());
     }
     for path in ["/v1/receipts?after=0", "/metrics"] {
-        let r = c.get(format!("{url}{path}")).bearer_auth(&admin).send().await.unwrap();
+        let r = c
+            .get(format!("{url}{path}"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
         agent_saw.push_str(&r.text().await.unwrap());
     }
     assert_eq!(log.count(), 1, "one allowed call reached the downstream");
-    assert_eq!(log.all()[0].authorization.as_deref(), Some(format!("Bearer {secret}").as_str()));
+    assert_eq!(
+        log.all()[0].authorization.as_deref(),
+        Some(format!("Bearer {secret}").as_str())
+    );
     // SIGTERM: graceful shutdown.
-    Command::new("kill").arg(child.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     child.wait().unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     let logs = err_reader.join().unwrap() + &line + &rest;
     assert!(logs.len() > 100, "trace logging produced output");
     let db = std::fs::read(dir.path().join("ledger.db")).unwrap_or_default();
-    for (name, hay) in [("responses", agent_saw.as_bytes()), ("logs", logs.as_bytes()), ("ledger", db.as_slice())] {
+    for (name, hay) in [
+        ("responses", agent_saw.as_bytes()),
+        ("logs", logs.as_bytes()),
+        ("ledger", db.as_slice()),
+    ] {
         assert!(
             !hay.windows(secret.len()).any(|w| w == secret.as_bytes()),
             "the secret appears in the {name}"

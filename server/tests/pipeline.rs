@@ -32,9 +32,16 @@ async fn test_agent_never_sees_the_downstream_secret() {
     seen.push_str(&m.to_string());
     assert!(rail.log.count() >= 1);
     // The downstream did get the secret, from the rail.
-    assert!(rail.log.all().iter().all(|s| s.authorization.as_deref() == Some(&*format!("Bearer {}", rail.secret))));
+    assert!(rail
+        .log
+        .all()
+        .iter()
+        .all(|s| s.authorization.as_deref() == Some(&*format!("Bearer {}", rail.secret))));
     assert!(!seen.contains(&rail.secret), "the secret reached the agent");
-    assert!(!seen.contains(&rail.secret[8..]), "part of the secret reached the agent");
+    assert!(
+        !seen.contains(&rail.secret[8..]),
+        "part of the secret reached the agent"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,16 +51,27 @@ async fn test_changed_params_are_refused_and_nothing_is_forwarded() {
     let token = rail.permit(&params).await;
     let mut tampered = params.clone();
     tampered["amount"] = json!(501);
-    let (s, b) = rail.post("/v1/execute", json!({"permit": token, "params": tampered})).await;
+    let (s, b) = rail
+        .post("/v1/execute", json!({"permit": token, "params": tampered}))
+        .await;
     assert_eq!((s, code(&b)), (403, "payload_hash_mismatch"), "{b}");
     assert!(b["receipt_id"].is_string());
     // Key order and whitespace are not tampering: same canonical form.
     let same = json!({"currency": "usd", "amount": 500, "payment_id": "pay_1"});
-    let (s, b) = rail.post("/v1/execute", json!({"permit": token, "params": same})).await;
+    let (s, b) = rail
+        .post("/v1/execute", json!({"permit": token, "params": same}))
+        .await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(rail.log.count(), 1, "only the approved request reached the downstream");
+    assert_eq!(
+        rail.log.count(),
+        1,
+        "only the approved request reached the downstream"
+    );
     // The bytes forwarded are the canonical bytes the permit hashed.
-    assert_eq!(rail.log.all()[0].body, r#"{"amount":500,"currency":"usd","payment_id":"pay_1"}"#);
+    assert_eq!(
+        rail.log.all()[0].body,
+        r#"{"amount":500,"currency":"usd","payment_id":"pay_1"}"#
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +83,9 @@ async fn test_fifty_concurrent_executes_forward_exactly_once() {
     for _ in 0..50 {
         let rail = rail.clone();
         let body = json!({"permit": token, "params": params});
-        tasks.push(tokio::spawn(async move { rail.post("/v1/execute", body).await }));
+        tasks.push(tokio::spawn(
+            async move { rail.post("/v1/execute", body).await },
+        ));
     }
     let mut ok = 0;
     let mut used = 0;
@@ -79,15 +99,29 @@ async fn test_fifty_concurrent_executes_forward_exactly_once() {
     }
     assert_eq!((ok, used), (1, 49));
     assert_eq!(rail.log.count(), 1);
-    let keys: Vec<_> = rail.log.all().into_iter().map(|s| s.idempotency_key).collect();
+    let keys: Vec<_> = rail
+        .log
+        .all()
+        .into_iter()
+        .map(|s| s.idempotency_key)
+        .collect();
     assert!(keys[0].as_deref().is_some_and(|k| k.starts_with("pmt_")));
     assert!(rail.verify_chain().await >= 51);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_an_echoed_secret_is_redacted() {
-    let rail = TestRail::start(Options { refund_path: "/echo".into(), ..Options::default() }).await;
-    let (s, b) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(100)})).await;
+    let rail = TestRail::start(Options {
+        refund_path: "/echo".into(),
+        ..Options::default()
+    })
+    .await;
+    let (s, b) = rail
+        .post(
+            "/v1/actions/money.refund",
+            json!({"params": TestRail::refund(100)}),
+        )
+        .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(rail.log.count(), 1);
     let text = b.to_string();
@@ -98,10 +132,17 @@ async fn test_an_echoed_secret_is_redacted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_unknown_actions_and_endpoints_do_not_exist() {
     let rail = TestRail::start(Options::default()).await;
-    let (s, b) = rail.post("/v1/actions/money.steal", json!({"params": {}})).await;
+    let (s, b) = rail
+        .post("/v1/actions/money.steal", json!({"params": {}}))
+        .await;
     assert_eq!((s, code(&b)), (404, "unknown_action"));
     // In the catalog but not bound for this tenant.
-    let (s, b) = rail.post("/v1/intents", json!({"action": "deploy.release", "params": {}})).await;
+    let (s, b) = rail
+        .post(
+            "/v1/intents",
+            json!({"action": "deploy.release", "params": {}}),
+        )
+        .await;
     assert_eq!((s, code(&b)), (404, "unknown_action"));
     let (s, b) = rail.post("/v1/refunds", json!({})).await;
     assert_eq!((s, code(&b)), (404, "unsupported_endpoint"));
@@ -111,7 +152,12 @@ async fn test_unknown_actions_and_endpoints_do_not_exist() {
 // ---- permits at the edge -----------------------------------------------------------------
 
 fn acme_key(rail: &TestRail) -> SigningKey {
-    let keys = intentrail_server::keystore::load(&rail.dir.path().join("keys/acme"), intentrail_server::app::now_ms(), 60_000).unwrap();
+    let keys = intentrail_server::keystore::load(
+        &rail.dir.path().join("keys/acme"),
+        intentrail_server::app::now_ms(),
+        60_000,
+    )
+    .unwrap();
     SigningKey::from_bytes(&keys.active.to_bytes())
 }
 
@@ -141,13 +187,18 @@ async fn test_permit_attacks_are_refused_with_a_receipt() {
     let exec = |token: String| json!({"permit": token, "params": params});
 
     // Forged: signed by a key the tenant never had.
-    let forged = permit::issue(&claims(&rail, &params, "pmt_forged"), &SigningKey::from_bytes(&[7u8; 32])).unwrap();
+    let forged = permit::issue(
+        &claims(&rail, &params, "pmt_forged"),
+        &SigningKey::from_bytes(&[7u8; 32]),
+    )
+    .unwrap();
     let (s, b) = rail.post("/v1/execute", exec(forged)).await;
     assert_eq!((s, code(&b)), (403, "permit_invalid"), "{b}");
     assert!(b["receipt_id"].is_string());
 
     // Signed with the tenant's real key but never issued by the rail.
-    let unissued = permit::issue(&claims(&rail, &params, "pmt_unissued"), &acme_key(&rail)).unwrap();
+    let unissued =
+        permit::issue(&claims(&rail, &params, "pmt_unissued"), &acme_key(&rail)).unwrap();
     let (s, b) = rail.post("/v1/execute", exec(unissued)).await;
     assert_eq!((s, code(&b)), (403, "permit_invalid"), "{b}");
 
@@ -162,15 +213,24 @@ async fn test_permit_attacks_are_refused_with_a_receipt() {
 
     // Another tenant's permit.
     let (s, b) = rail
-        .post_as(&rail.globex_key, "bot-1", "/v1/intents", json!({"action": "money.refund", "params": params}))
+        .post_as(
+            &rail.globex_key,
+            "bot-1",
+            "/v1/intents",
+            json!({"action": "money.refund", "params": params}),
+        )
         .await;
     assert_eq!(s, 201, "{b}");
-    let (s, b) = rail.post("/v1/execute", exec(b["permit"].as_str().unwrap().into())).await;
+    let (s, b) = rail
+        .post("/v1/execute", exec(b["permit"].as_str().unwrap().into()))
+        .await;
     assert_eq!((s, code(&b)), (403, "permit_invalid"), "{b}");
 
     // Issued to bot-1, presented by bot-2.
     let token = rail.permit(&params).await;
-    let (s, b) = rail.post_as(&rail.api_key_2, "bot-2", "/v1/execute", exec(token.clone())).await;
+    let (s, b) = rail
+        .post_as(&rail.api_key_2, "bot-2", "/v1/execute", exec(token.clone()))
+        .await;
     assert_eq!((s, code(&b)), (403, "agent_mismatch"), "{b}");
 
     // Garbage.
@@ -192,29 +252,67 @@ async fn test_bad_bodies_get_clear_errors_and_nothing_is_forwarded() {
     let rail = TestRail::start(Options::default()).await;
     let k = rail.api_key.clone();
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
-        ("duplicate keys", br#"{"params":{"payment_id":"p","amount":1,"amount":2,"currency":"usd"}}"#.to_vec(), 400, "invalid_json"),
-        ("huge integer", br#"{"params":{"payment_id":"p","amount":9007199254740993,"currency":"usd"}}"#.to_vec(), 400, "invalid_json"),
+        (
+            "duplicate keys",
+            br#"{"params":{"payment_id":"p","amount":1,"amount":2,"currency":"usd"}}"#.to_vec(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "huge integer",
+            br#"{"params":{"payment_id":"p","amount":9007199254740993,"currency":"usd"}}"#.to_vec(),
+            400,
+            "invalid_json",
+        ),
         ("malformed", b"{\"params\": {".to_vec(), 400, "invalid_json"),
-        ("lone surrogate", br#"{"params":{"payment_id":"\ud800","amount":1,"currency":"usd"}}"#.to_vec(), 400, "invalid_json"),
-        ("deep", format!("{{\"params\":{}{}}}", "[".repeat(70), "]".repeat(70)).into_bytes(), 400, "invalid_json"),
-        ("oversized", format!("{{\"params\":{{\"x\":\"{}\"}}}}", "a".repeat(300_000)).into_bytes(), 413, "payload_too_large"),
+        (
+            "lone surrogate",
+            br#"{"params":{"payment_id":"\ud800","amount":1,"currency":"usd"}}"#.to_vec(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "deep",
+            format!("{{\"params\":{}{}}}", "[".repeat(70), "]".repeat(70)).into_bytes(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "oversized",
+            format!("{{\"params\":{{\"x\":\"{}\"}}}}", "a".repeat(300_000)).into_bytes(),
+            413,
+            "payload_too_large",
+        ),
         ("not an object", b"[1]".to_vec(), 400, "invalid_request"),
-        ("unknown member", br#"{"params":{},"extra":1}"#.to_vec(), 400, "invalid_request"),
+        (
+            "unknown member",
+            br#"{"params":{},"extra":1}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
     ];
     for (name, body, status, want) in cases {
-        let (s, b, ct) = rail.raw(&k, Some("bot-1"), "/v1/actions/money.refund", body).await;
+        let (s, b, ct) = rail
+            .raw(&k, Some("bot-1"), "/v1/actions/money.refund", body)
+            .await;
         let b: Value = serde_json::from_slice(&b).unwrap();
         assert_eq!((s, code(&b)), (status, want), "{name}: {b}");
         assert_eq!(ct, "application/problem+json", "{name}");
     }
     // Schema: every violation listed with its pointer, and a receipt.
     let (s, b) = rail
-        .post("/v1/actions/money.refund", json!({"params": {"payment_id": 5, "amount": -1, "currency": "usd", "extra": true}}))
+        .post(
+            "/v1/actions/money.refund",
+            json!({"params": {"payment_id": 5, "amount": -1, "currency": "usd", "extra": true}}),
+        )
         .await;
     assert_eq!((s, code(&b)), (400, "schema_invalid"), "{b}");
     let violations = b["violations"].as_array().unwrap();
     assert!(violations.len() >= 3, "{b}");
-    assert!(violations.iter().any(|v| v["pointer"] == "/payment_id"), "{b}");
+    assert!(
+        violations.iter().any(|v| v["pointer"] == "/payment_id"),
+        "{b}"
+    );
     assert!(violations.iter().any(|v| v["pointer"] == "/amount"), "{b}");
     assert!(b["receipt_id"].is_string());
     assert_eq!(rail.log.count(), 0);
@@ -230,7 +328,9 @@ async fn test_authentication_is_required_and_checked() {
         (rail.api_key.as_str(), None),
         (rail.api_key.as_str(), Some("bot-2")),
     ] {
-        let (s, b, _) = rail.raw(key, agent, "/v1/actions/money.refund", body.clone()).await;
+        let (s, b, _) = rail
+            .raw(key, agent, "/v1/actions/money.refund", body.clone())
+            .await;
         let b: Value = serde_json::from_slice(&b).unwrap();
         assert_eq!((s, code(&b)), (401, "unauthenticated"), "{key:?} {agent:?}");
     }
@@ -251,21 +351,44 @@ max_count = 3
         ..Options::default()
     })
     .await;
-    let (s, b) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(20_000)})).await;
+    let (s, b) = rail
+        .post(
+            "/v1/actions/money.refund",
+            json!({"params": TestRail::refund(20_000)}),
+        )
+        .await;
     assert_eq!((s, code(&b)), (403, "policy_denied"), "{b}");
     assert_eq!(b["policy_ids"], json!(["refund_cap"]));
     let (s, b) = rail.post("/v1/intents", json!({"action": "money.transfer", "params": {"amount": 5, "currency": "usd", "from_account": "a", "to_account": "b"}})).await;
-    assert_eq!((s, b["status"].as_str()), (202, Some("approval_pending")), "{b}");
+    assert_eq!(
+        (s, b["status"].as_str()),
+        (202, Some("approval_pending")),
+        "{b}"
+    );
     for i in 0..3 {
-        let (s, b) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(10 + i)})).await;
+        let (s, b) = rail
+            .post(
+                "/v1/actions/money.refund",
+                json!({"params": TestRail::refund(10 + i)}),
+            )
+            .await;
         assert_eq!(s, 200, "{b}");
     }
-    let (s, b) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(10)})).await;
+    let (s, b) = rail
+        .post(
+            "/v1/actions/money.refund",
+            json!({"params": TestRail::refund(10)}),
+        )
+        .await;
     assert_eq!((s, code(&b)), (429, "rate_limited"), "{b}");
     assert_eq!(rail.log.count(), 3);
     let receipts = rail.receipts().await;
-    assert!(receipts.iter().any(|r| r["decision"] == "deny" && r["reason"] == "refund_cap"));
-    assert!(receipts.iter().any(|r| r["decision"] == "approval_required"));
+    assert!(receipts
+        .iter()
+        .any(|r| r["decision"] == "deny" && r["reason"] == "refund_cap"));
+    assert!(receipts
+        .iter()
+        .any(|r| r["decision"] == "approval_required"));
     assert!(receipts.iter().any(|r| r["code"] == "rate_limited"));
 }
 
@@ -279,7 +402,10 @@ async fn test_idempotency_key_replays_and_conflicts() {
     assert_eq!(b1, b2, "the stored answer is replayed");
     assert_eq!(rail.log.count(), 1, "executed once");
     let (s, b) = rail
-        .post("/v1/actions/money.refund", json!({"params": TestRail::refund(43), "idempotency_key": "order-7"}))
+        .post(
+            "/v1/actions/money.refund",
+            json!({"params": TestRail::refund(43), "idempotency_key": "order-7"}),
+        )
         .await;
     assert_eq!((s, code(&b)), (422, "idempotency_conflict"));
 }
@@ -292,8 +418,17 @@ async fn last_receipt(rail: &TestRail) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_downstream_500_is_a_downstream_error() {
-    let rail = TestRail::start(Options { refund_path: "/fail".into(), ..Options::default() }).await;
-    let (s, b) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(1)})).await;
+    let rail = TestRail::start(Options {
+        refund_path: "/fail".into(),
+        ..Options::default()
+    })
+    .await;
+    let (s, b) = rail
+        .post(
+            "/v1/actions/money.refund",
+            json!({"params": TestRail::refund(1)}),
+        )
+        .await;
     assert_eq!((s, code(&b)), (502, "downstream_error"), "{b}");
     let r = last_receipt(&rail).await;
     assert_eq!(r["outcome"], "downstream_error");
@@ -302,8 +437,17 @@ async fn test_downstream_500_is_a_downstream_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_downstream_4xx_is_the_downstreams_answer() {
-    let rail = TestRail::start(Options { refund_path: "/declined".into(), ..Options::default() }).await;
-    let (s, b) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(1)})).await;
+    let rail = TestRail::start(Options {
+        refund_path: "/declined".into(),
+        ..Options::default()
+    })
+    .await;
+    let (s, b) = rail
+        .post(
+            "/v1/actions/money.refund",
+            json!({"params": TestRail::refund(1)}),
+        )
+        .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["status"], 402);
     assert_eq!(b["body"]["error"], "card_declined");
@@ -312,8 +456,18 @@ async fn test_downstream_4xx_is_the_downstreams_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_slow_downstream_times_out_as_unknown_and_is_not_retried() {
-    let rail = TestRail::start(Options { refund_path: "/slow".into(), timeout_ms: 400, ..Options::default() }).await;
-    let (s, b) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(1)})).await;
+    let rail = TestRail::start(Options {
+        refund_path: "/slow".into(),
+        timeout_ms: 400,
+        ..Options::default()
+    })
+    .await;
+    let (s, b) = rail
+        .post(
+            "/v1/actions/money.refund",
+            json!({"params": TestRail::refund(1)}),
+        )
+        .await;
     assert_eq!((s, code(&b)), (504, "downstream_timeout"), "{b}");
     assert_eq!(last_receipt(&rail).await["outcome"], "unknown");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -323,8 +477,17 @@ async fn test_slow_downstream_times_out_as_unknown_and_is_not_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_connection_refused_is_not_forwarded() {
     let dead = dead_port().await;
-    let rail = TestRail::start(Options { base_url: Some(format!("http://{dead}")), ..Options::default() }).await;
-    let (s, b) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(1)})).await;
+    let rail = TestRail::start(Options {
+        base_url: Some(format!("http://{dead}")),
+        ..Options::default()
+    })
+    .await;
+    let (s, b) = rail
+        .post(
+            "/v1/actions/money.refund",
+            json!({"params": TestRail::refund(1)}),
+        )
+        .await;
     assert_eq!((s, code(&b)), (502, "downstream_error"), "{b}");
     assert_eq!(last_receipt(&rail).await["outcome"], "not_forwarded");
 }
@@ -332,8 +495,17 @@ async fn test_connection_refused_is_not_forwarded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_reset_mid_response_is_unknown() {
     let (addr, hits) = resetting_downstream().await;
-    let rail = TestRail::start(Options { base_url: Some(format!("http://{addr}")), ..Options::default() }).await;
-    let (s, b) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(1)})).await;
+    let rail = TestRail::start(Options {
+        base_url: Some(format!("http://{addr}")),
+        ..Options::default()
+    })
+    .await;
+    let (s, b) = rail
+        .post(
+            "/v1/actions/money.refund",
+            json!({"params": TestRail::refund(1)}),
+        )
+        .await;
     assert_eq!((s, code(&b)), (502, "downstream_error"), "{b}");
     assert_eq!(last_receipt(&rail).await["outcome"], "unknown");
     assert_eq!(*hits.lock().unwrap(), 1, "not retried after sending");
@@ -341,8 +513,17 @@ async fn test_reset_mid_response_is_unknown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_missing_credential_is_503_and_nothing_forwarded() {
-    let rail = TestRail::start(Options { credential: Some("env:INTENTRAIL_TEST_UNSET_VARIABLE".into()), ..Options::default() }).await;
-    let (s, b) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(1)})).await;
+    let rail = TestRail::start(Options {
+        credential: Some("env:INTENTRAIL_TEST_UNSET_VARIABLE".into()),
+        ..Options::default()
+    })
+    .await;
+    let (s, b) = rail
+        .post(
+            "/v1/actions/money.refund",
+            json!({"params": TestRail::refund(1)}),
+        )
+        .await;
     assert_eq!((s, code(&b)), (503, "credential_unavailable"), "{b}");
     assert_eq!(rail.log.count(), 0);
     assert_eq!(last_receipt(&rail).await["outcome"], "not_forwarded");
@@ -355,18 +536,36 @@ async fn test_catalog_agent_and_receipt_routes() {
     let rail = TestRail::start(Options::default()).await;
     let (s, b) = rail.get(&rail.api_key, Some("bot-1"), "/v1/actions").await;
     assert_eq!(s, 200);
-    let names: Vec<&str> = b["actions"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    let names: Vec<&str> = b["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
     assert_eq!(names, ["money.refund", "money.transfer"]);
     assert_eq!(b["actions"][0]["schema"]["type"], "object");
     let (s, who) = rail.get(&rail.api_key, Some("bot-1"), "/v1/agent").await;
     assert_eq!((s, who["tenant"].as_str()), (200, Some("acme")));
-    let (_, done) = rail.post("/v1/actions/money.refund", json!({"params": TestRail::refund(9)})).await;
+    let (_, done) = rail
+        .post(
+            "/v1/actions/money.refund",
+            json!({"params": TestRail::refund(9)}),
+        )
+        .await;
     let id = done["receipt"]["id"].as_str().unwrap();
-    let (s, r) = rail.get(&rail.api_key, Some("bot-1"), &format!("/v1/receipts/{id}")).await;
+    let (s, r) = rail
+        .get(&rail.api_key, Some("bot-1"), &format!("/v1/receipts/{id}"))
+        .await;
     assert_eq!(s, 200);
     assert_eq!(r, done["receipt"]);
     // Another agent does not see bot-1's receipt.
-    let (s, _) = rail.get(&rail.api_key_2, Some("bot-2"), &format!("/v1/receipts/{id}")).await;
+    let (s, _) = rail
+        .get(
+            &rail.api_key_2,
+            Some("bot-2"),
+            &format!("/v1/receipts/{id}"),
+        )
+        .await;
     assert_eq!(s, 404);
     assert_eq!(rail.verify_chain().await, 2);
 }

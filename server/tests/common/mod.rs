@@ -39,8 +39,18 @@ impl Log {
     }
 }
 
-async fn record(State(log): State<Log>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+async fn record(
+    State(log): State<Log>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let path = uri.path().to_string();
     let authorization = h("authorization");
     log.0.lock().unwrap().push(Seen {
@@ -82,7 +92,9 @@ pub async fn resetting_downstream() -> (SocketAddr, Arc<Mutex<usize>>) {
     let h = hits.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
             *h.lock().unwrap() += 1;
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
@@ -161,15 +173,28 @@ pub fn key(prefix: &str) -> String {
 }
 
 /// Write a config + keys for tenants `acme` (agents bot-1, bot-2) and `globex` (agent g-bot).
-pub fn write_config(dir: &std::path::Path, base_url: &str, o: &Options, listen: &str) -> (std::path::PathBuf, String, String, String, String, String) {
+pub fn write_config(
+    dir: &std::path::Path,
+    base_url: &str,
+    o: &Options,
+    listen: &str,
+) -> (std::path::PathBuf, String, String, String, String, String) {
     let secret = format!("sk_test_{}", &key("")[..24]);
     let secret_file = dir.join("secret");
     std::fs::write(&secret_file, &secret).unwrap();
-    let (k1, k2, ka, kg) = (key(AGENT_KEY_PREFIX), key(AGENT_KEY_PREFIX), key(ADMIN_KEY_PREFIX), key(AGENT_KEY_PREFIX));
+    let (k1, k2, ka, kg) = (
+        key(AGENT_KEY_PREFIX),
+        key(AGENT_KEY_PREFIX),
+        key(ADMIN_KEY_PREFIX),
+        key(AGENT_KEY_PREFIX),
+    );
     let now = app::now_ms();
     intentrail_server::keystore::generate(&dir.join("keys/acme"), now).unwrap();
     intentrail_server::keystore::generate(&dir.join("keys/globex"), now).unwrap();
-    let credential = o.credential.clone().unwrap_or_else(|| format!("file:{}", secret_file.display()));
+    let credential = o
+        .credential
+        .clone()
+        .unwrap_or_else(|| format!("file:{}", secret_file.display()));
     let text = format!(
         r#"
 listen = "{listen}"
@@ -240,11 +265,16 @@ impl TestRail {
     pub async fn start(o: Options) -> TestRail {
         let (addr, log) = downstream().await;
         let dir = tempfile::tempdir().unwrap();
-        let base = o.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let base = o
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
         let (config_path, secret, api_key, api_key_2, admin_key, globex_key) =
             write_config(dir.path(), &base, &o, "127.0.0.1:0");
         let config = Config::load(&config_path).unwrap();
-        let ledger = intentrail_server::ledger::open(&config.ledger).await.unwrap();
+        let ledger = intentrail_server::ledger::open(&config.ledger)
+            .await
+            .unwrap();
         let rail = Rail::build(config, ledger).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -267,7 +297,10 @@ impl TestRail {
             globex_key,
             rail,
             log,
-            client: reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap(),
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap(),
             downstream_addr: addr,
             shutdown: Some(tx),
         }
@@ -285,7 +318,13 @@ impl TestRail {
     }
 
     /// POST raw bytes; returns status, body bytes and content type.
-    pub async fn raw(&self, key: &str, agent: Option<&str>, path: &str, body: Vec<u8>) -> (u16, Vec<u8>, String) {
+    pub async fn raw(
+        &self,
+        key: &str,
+        agent: Option<&str>,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (u16, Vec<u8>, String) {
         let mut rb = self
             .client
             .post(format!("{}{path}", self.url))
@@ -309,7 +348,10 @@ impl TestRail {
     }
 
     pub async fn get(&self, key: &str, agent: Option<&str>, path: &str) -> (u16, Value) {
-        let mut rb = self.client.get(format!("{}{path}", self.url)).bearer_auth(key);
+        let mut rb = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key);
         if let Some(a) = agent {
             rb = rb.header("IntentRail-Agent", a);
         }
@@ -323,7 +365,13 @@ impl TestRail {
         let mut all = Vec::new();
         let mut after = 0;
         loop {
-            let (s, page) = self.get(&self.admin_key, None, &format!("/v1/receipts?after={after}&limit=1000")).await;
+            let (s, page) = self
+                .get(
+                    &self.admin_key,
+                    None,
+                    &format!("/v1/receipts?after={after}&limit=1000"),
+                )
+                .await;
             assert_eq!(s, 200, "{page}");
             let rows = page["receipts"].as_array().unwrap().clone();
             if rows.is_empty() {
@@ -357,7 +405,12 @@ impl TestRail {
 
     /// Issue an intent for a refund and return the permit.
     pub async fn permit(&self, params: &Value) -> String {
-        let (s, b) = self.post("/v1/intents", json!({"action": "money.refund", "params": params})).await;
+        let (s, b) = self
+            .post(
+                "/v1/intents",
+                json!({"action": "money.refund", "params": params}),
+            )
+            .await;
         assert_eq!(s, 201, "{b}");
         b["permit"].as_str().unwrap().to_string()
     }

@@ -1,0 +1,1358 @@
+//! The embedded ledger: one SQLite file in WAL mode with `synchronous = FULL`, so every
+//! acknowledged write has been fsynced and survives a crash of the process or the machine.
+//!
+//! **Threading.** rusqlite is blocking, so no query runs on the async runtime:
+//!
+//! - All writes go to ONE dedicated writer thread owning the only read-write connection. A
+//!   call sends a job over a channel and awaits a tokio oneshot. The writer drains up to
+//!   [`MAX_BATCH`] queued jobs into one `BEGIN IMMEDIATE … COMMIT` transaction (group commit:
+//!   one fsync for the batch), each job inside its own `SAVEPOINT`, so a job that fails is
+//!   rolled back alone and the others commit. Answers are sent only AFTER the `COMMIT`
+//!   succeeded; if the batch cannot commit, every job in it gets the error and nothing of it
+//!   was applied. A single writer makes every read-modify-write (consume, limits, chain head)
+//!   serialized in this process, and `BEGIN IMMEDIATE` (the write lock) serializes it with any
+//!   other process on the same file (e.g. the CLI while `serve` runs).
+//! - Reads (`receipt`, `receipts_after`, `unfinished_permits`, `agent_keys`) run on the
+//!   blocking pool over a small pool of read-only connections ([`READERS`]), so exports never
+//!   queue behind writes. WAL gives each read statement a committed snapshot, and since writes
+//!   are answered after commit, a caller always reads its own acknowledged writes. The
+//!   in-memory database (tests) has no read pool: reads run on the writer.
+//!
+//! A caller that gives up waiting (its future dropped) does not cancel its job: a consume
+//! still commits, and the permit then shows up in `unfinished_permits` (never run twice).
+//!
+//! **Chain append**: inside the writer transaction, read the tenant's head
+//! (`ORDER BY seq DESC LIMIT 1` on the `(tenant, seq)` key), seal `seq = last + 1`,
+//! `prev = last hash`, insert. `PRIMARY KEY (tenant, seq)` and `UNIQUE (id)` are the backstop.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use tokio::sync::{oneshot, Semaphore};
+
+use super::{AgentKeyRow, Ledger, LedgerError, Receipt, SigningKey, GENESIS_PREV};
+use crate::model::{
+    ConsumeOutcome, IdempotencyBegin, LimitAdd, LimitOutcome, Outcome, PermitRecord, PermitState,
+};
+
+/// Most jobs the writer commits in one transaction.
+pub const MAX_BATCH: usize = 64;
+/// Read-only connections used concurrently for reads.
+pub const READERS: usize = 2;
+/// How long a statement waits for a lock held by another connection or process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Schema migrations, applied in order at open; `schema_version` holds the applied ones.
+/// Never edit a shipped migration: add the next number. Types and syntax stay portable
+/// (TEXT / INTEGER / REAL, `ON CONFLICT`, partial indexes) so PostgreSQL can mirror them.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE permits (
+        tenant           TEXT    NOT NULL,
+        jti              TEXT    NOT NULL,
+        agent            TEXT    NOT NULL,
+        action           TEXT    NOT NULL,
+        payload_hash     TEXT    NOT NULL,
+        expires_at_ms    INTEGER NOT NULL,
+        idempotency_key  TEXT,
+        state            TEXT    NOT NULL
+            CHECK (state IN ('issued', 'consumed', 'forwarding', 'done')),
+        outcome          TEXT,
+        issued_at_ms     INTEGER NOT NULL,
+        consumed_at_ms   INTEGER,
+        forwarding_at_ms INTEGER,
+        done_at_ms       INTEGER,
+        PRIMARY KEY (tenant, jti)
+    );
+    CREATE INDEX permits_unfinished ON permits (state)
+        WHERE state IN ('consumed', 'forwarding');
+    CREATE TABLE idempotency (
+        tenant          TEXT    NOT NULL,
+        agent           TEXT    NOT NULL,
+        idem_key        TEXT    NOT NULL,
+        payload_hash    TEXT    NOT NULL,
+        state           TEXT    NOT NULL CHECK (state IN ('in_progress', 'done')),
+        response        TEXT,
+        created_at_ms   INTEGER NOT NULL,
+        completed_at_ms INTEGER,
+        PRIMARY KEY (tenant, agent, idem_key)
+    );
+    CREATE TABLE limit_windows (
+        tenant          TEXT    NOT NULL,
+        agent           TEXT    NOT NULL,
+        limit_id        TEXT    NOT NULL,
+        window_start_ms INTEGER NOT NULL,
+        req_count       INTEGER NOT NULL,
+        amount_sum      REAL    NOT NULL,
+        PRIMARY KEY (tenant, agent, limit_id, window_start_ms)
+    );
+    CREATE TABLE receipts (
+        tenant        TEXT    NOT NULL,
+        seq           INTEGER NOT NULL CHECK (seq >= 1),
+        id            TEXT    NOT NULL,
+        hash          TEXT    NOT NULL,
+        body          TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (tenant, seq),
+        UNIQUE (id)
+    );
+    CREATE TABLE agent_keys (
+        tenant        TEXT    NOT NULL,
+        agent         TEXT    NOT NULL,
+        key_hash      TEXT,
+        revoked       INTEGER NOT NULL CHECK (revoked IN (0, 1)),
+        updated_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (tenant, agent)
+    );",
+)];
+
+/// The SQLite ledger (see the module docs for threading and durability).
+pub struct SqliteLedger {
+    jobs: Option<mpsc::Sender<Box<dyn Job>>>,
+    writer: Option<JoinHandle<()>>,
+    readers: Option<Arc<ReadPool>>,
+}
+
+impl std::fmt::Debug for SqliteLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteLedger")
+            .field("file", &self.readers.as_ref().map(|r| &r.path))
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteLedger {
+    /// Open (creating if needed) the ledger file at `path`, enable WAL and `synchronous=FULL`,
+    /// apply pending migrations and start the writer thread. The parent directory must exist.
+    pub async fn open(path: &Path) -> Result<Self, LedgerError> {
+        let p = path.to_path_buf();
+        let conn = tokio::task::spawn_blocking(move || open_writer(Some(&p)))
+            .await
+            .map_err(|e| LedgerError::Internal(format!("ledger open task failed: {e}")))??;
+        let pool = ReadPool {
+            path: path.to_path_buf(),
+            slots: Semaphore::new(READERS),
+            idle: Mutex::new(Vec::new()),
+        };
+        Self::start(conn, Some(Arc::new(pool)))
+    }
+
+    /// A private in-memory ledger (nothing is durable; for tests and throwaway demos).
+    pub async fn open_in_memory() -> Result<Self, LedgerError> {
+        let conn = tokio::task::spawn_blocking(|| open_writer(None))
+            .await
+            .map_err(|e| LedgerError::Internal(format!("ledger open task failed: {e}")))??;
+        Self::start(conn, None)
+    }
+
+    fn start(conn: Connection, readers: Option<Arc<ReadPool>>) -> Result<Self, LedgerError> {
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        let writer = std::thread::Builder::new()
+            .name("intentrail-ledger-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| LedgerError::Unavailable(format!("cannot start the writer: {e}")))?;
+        Ok(SqliteLedger {
+            jobs: Some(tx),
+            writer: Some(writer),
+            readers,
+        })
+    }
+
+    /// Run `f` on the writer thread inside the current batch transaction (its own savepoint);
+    /// answer after the batch committed.
+    async fn write<R, F>(&self, f: F) -> Result<R, LedgerError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, LedgerError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job = Box::new(TypedJob {
+            f: Some(f),
+            result: None,
+            tx,
+        });
+        let jobs = self.jobs.as_ref().ok_or_else(writer_gone)?;
+        jobs.send(job).map_err(|_| writer_gone())?;
+        rx.await.map_err(|_| writer_gone())?
+    }
+
+    /// Run `f` on a read-only connection (or on the writer for an in-memory database).
+    async fn read<R, F>(&self, f: F) -> Result<R, LedgerError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, LedgerError> + Send + 'static,
+    {
+        let Some(pool) = &self.readers else {
+            return self.write(f).await;
+        };
+        let _slot = pool
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| LedgerError::Unavailable("the read pool is closed".into()))?;
+        let pool = Arc::clone(pool);
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.checkout()?;
+            let out = f(&conn);
+            pool.checkin(conn);
+            out
+        })
+        .await
+        .map_err(|e| LedgerError::Internal(format!("ledger read task failed: {e}")))?
+    }
+}
+
+impl Drop for SqliteLedger {
+    /// Stop the writer after it has answered every queued job, and wait for it, so the file is
+    /// closed when the ledger is gone (a reopen sees everything acknowledged).
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(h) = self.writer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn writer_gone() -> LedgerError {
+    LedgerError::Unavailable("the ledger writer has stopped".into())
+}
+
+/// Idle read-only connections, opened lazily, at most [`READERS`] in use.
+struct ReadPool {
+    path: PathBuf,
+    slots: Semaphore,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    fn checkout(&self) -> Result<Connection, LedgerError> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => open_reader(&self.path),
+        }
+    }
+
+    fn checkin(&self, conn: Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(conn);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections and migrations
+
+fn open_writer(path: Option<&Path>) -> Result<Connection, LedgerError> {
+    let conn = match path {
+        Some(p) => Connection::open_with_flags(
+            p,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+        None => Connection::open_in_memory(),
+    }
+    .map_err(|e| db_err("open the ledger file", e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| db_err("set busy_timeout", e))?;
+    if path.is_some() {
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(|e| db_err("enable WAL", e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(LedgerError::Unavailable(format!(
+                "the ledger file refused WAL mode (journal_mode={mode})"
+            )));
+        }
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| db_err("set synchronous=FULL", e))?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(|e| db_err("enable foreign keys", e))?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection, LedgerError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| db_err("open a read connection", e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| db_err("set busy_timeout", e))?;
+    Ok(conn)
+}
+
+/// Apply every migration newer than the stored version, each in its own write transaction
+/// (`BEGIN IMMEDIATE`, so two processes opening the same file do not both migrate).
+fn migrate(conn: &Connection) -> Result<(), LedgerError> {
+    let latest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .map_err(|e| db_err("create schema_version", e))?;
+    for (version, sql) in MIGRATIONS {
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| db_err("begin a migration", e))?;
+        let applied = (|| {
+            let current: i64 = conn
+                .query_row(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| db_err("read the schema version", e))?;
+            if current > latest {
+                return Err(LedgerError::Corrupt(format!(
+                    "the ledger schema is version {current}, newer than this binary's {latest}"
+                )));
+            }
+            if current >= *version {
+                return Ok(());
+            }
+            conn.execute_batch(sql)
+                .map_err(|e| db_err(&format!("apply migration {version}"), e))?;
+            conn.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                params![version],
+            )
+            .map_err(|e| db_err("record the schema version", e))?;
+            Ok(())
+        })();
+        match applied {
+            Ok(()) => conn
+                .execute_batch("COMMIT")
+                .map_err(|e| db_err("commit a migration", e))?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Map a SQLite error to the ledger's vocabulary. `what` names the operation; SQLite messages
+/// name tables and constraints, never bound values, so no payload or key leaks through here.
+fn db_err(what: &str, e: rusqlite::Error) -> LedgerError {
+    let msg = format!("{what}: {e}");
+    match e.sqlite_error_code() {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::DiskFull
+            | ErrorCode::ReadOnly
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::PermissionDenied
+            | ErrorCode::FileLockingProtocolFailed
+            | ErrorCode::NoLargeFileSupport
+            | ErrorCode::OutOfMemory
+            | ErrorCode::OperationInterrupted,
+        ) => LedgerError::Unavailable(msg),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => LedgerError::Corrupt(msg),
+        _ => LedgerError::Internal(msg),
+    }
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer: jobs, batches, group commit
+
+/// A unit of work for the writer, type-erased so one channel carries every operation.
+trait Job: Send {
+    /// Run inside the batch transaction; keep the result. `true` if it succeeded (its
+    /// savepoint is released), `false` if it must be rolled back.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Send the answer once the batch's fate is known (`commit` is the batch's result).
+    fn answer(self: Box<Self>, commit: Result<(), LedgerError>);
+}
+
+struct TypedJob<R, F> {
+    f: Option<F>,
+    result: Option<Result<R, LedgerError>>,
+    tx: oneshot::Sender<Result<R, LedgerError>>,
+}
+
+impl<R, F> Job for TypedJob<R, F>
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection) -> Result<R, LedgerError> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        let out = catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
+            Err(LedgerError::Internal(
+                "a ledger operation panicked; it was rolled back".into(),
+            ))
+        });
+        let ok = out.is_ok();
+        self.result = Some(out);
+        ok
+    }
+
+    fn answer(self: Box<Self>, commit: Result<(), LedgerError>) {
+        let out = match (self.result, commit) {
+            // The job's own failure is the most precise answer (it was rolled back anyway).
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (_, Err(e)) => Err(e),
+            (None, Ok(())) => Err(LedgerError::Internal("a ledger job never ran".into())),
+        };
+        // The caller may have gone away; its job is applied (or not) all the same.
+        let _ = self.tx.send(out);
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let commit = run_batch(&conn, &mut batch);
+        for job in batch {
+            job.answer(commit.clone());
+        }
+    }
+    // The channel closed: every sender is gone; dropping `conn` closes the file.
+}
+
+/// Run a batch in one transaction, each job in its own savepoint; `Ok` iff it committed.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), LedgerError> {
+    let outcome = (|| {
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| db_err("begin a write transaction", e))?;
+        for job in batch.iter_mut() {
+            conn.execute_batch("SAVEPOINT job")
+                .map_err(|e| db_err("open a savepoint", e))?;
+            let ok = job.run(conn);
+            if conn.is_autocommit() {
+                // SQLite rolled the whole transaction back (e.g. disk full, I/O error).
+                return Err(LedgerError::Unavailable(
+                    "the write transaction was aborted by SQLite".into(),
+                ));
+            }
+            let end = if ok {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            conn.execute_batch(end)
+                .map_err(|e| db_err("close a savepoint", e))?;
+        }
+        conn.execute_batch("COMMIT")
+            .map_err(|e| db_err("commit", e))
+    })();
+    if outcome.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    outcome
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row helpers
+
+fn parse_state(s: &str) -> Result<PermitState, LedgerError> {
+    Ok(match s {
+        "issued" => PermitState::Issued,
+        "consumed" => PermitState::Consumed,
+        "forwarding" => PermitState::Forwarding,
+        "done" => PermitState::Done,
+        other => {
+            return Err(LedgerError::Corrupt(format!(
+                "unknown permit state {other:?}"
+            )))
+        }
+    })
+}
+
+fn outcome_str(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Success => "success",
+        Outcome::DownstreamError => "downstream_error",
+        Outcome::Unknown => "unknown",
+        Outcome::NotForwarded => "not_forwarded",
+        Outcome::Rejected => "rejected",
+    }
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64, LedgerError> {
+    u64::try_from(v).map_err(|_| LedgerError::Corrupt(format!("negative {what} in the ledger")))
+}
+
+fn to_i64(v: u64, what: &str) -> Result<i64, LedgerError> {
+    i64::try_from(v).map_err(|_| LedgerError::Internal(format!("{what} out of range")))
+}
+
+/// Parse a stored receipt body strictly (duplicate keys etc. are corruption, not silently
+/// merged), returning it exactly as stored otherwise.
+fn parse_body(tenant: &str, seq: i64, body: &str) -> Result<serde_json::Value, LedgerError> {
+    intentrail_core::json::parse_strict(body.as_bytes()).map_err(|e| {
+        LedgerError::Corrupt(format!(
+            "receipt seq {seq} of tenant {tenant:?} is not valid JSON ({})",
+            e.code()
+        ))
+    })
+}
+
+/// The current state of a permit, for "wrong transition" messages.
+fn permit_state(conn: &Connection, tenant: &str, jti: &str) -> Result<Option<String>, LedgerError> {
+    conn.query_row(
+        "SELECT state FROM permits WHERE tenant = ?1 AND jti = ?2",
+        params![tenant, jti],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(|e| db_err("read a permit", e))
+}
+
+fn transition_err(
+    conn: &Connection,
+    tenant: &str,
+    jti: &str,
+    to: &str,
+) -> Result<LedgerError, LedgerError> {
+    let from = permit_state(conn, tenant, jti)?;
+    Ok(LedgerError::Internal(match from {
+        Some(s) => format!("permit {jti:?} of tenant {tenant:?} cannot move from {s} to {to}"),
+        None => format!("permit {jti:?} of tenant {tenant:?} does not exist"),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The trait
+
+#[async_trait]
+impl Ledger for SqliteLedger {
+    async fn record_permit(&self, p: &PermitRecord) -> Result<(), LedgerError> {
+        let p = p.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO permits (tenant, jti, agent, action, payload_hash, expires_at_ms,
+                                      idempotency_key, state, issued_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued', ?8)",
+                params![
+                    p.tenant,
+                    p.jti,
+                    p.agent,
+                    p.action,
+                    p.payload_hash,
+                    p.expires_at_ms,
+                    p.idempotency_key,
+                    now_ms()
+                ],
+            )
+            .map_err(|e| {
+                if is_constraint(&e) {
+                    LedgerError::Internal(format!(
+                        "permit {:?} of tenant {:?} is already recorded",
+                        p.jti, p.tenant
+                    ))
+                } else {
+                    db_err("record a permit", e)
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn consume_permit(&self, tenant: &str, jti: &str) -> Result<ConsumeOutcome, LedgerError> {
+        let (tenant, jti) = (tenant.to_owned(), jti.to_owned());
+        self.write(move |c| {
+            let won = c
+                .query_row(
+                    "UPDATE permits SET state = 'consumed', consumed_at_ms = ?3
+                     WHERE tenant = ?1 AND jti = ?2 AND state = 'issued'
+                     RETURNING agent, action, payload_hash, expires_at_ms, idempotency_key",
+                    params![tenant, jti, now_ms()],
+                    |r| {
+                        Ok(PermitRecord {
+                            jti: jti.clone(),
+                            tenant: tenant.clone(),
+                            agent: r.get(0)?,
+                            action: r.get(1)?,
+                            payload_hash: r.get(2)?,
+                            expires_at_ms: r.get(3)?,
+                            idempotency_key: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(|e| db_err("consume a permit", e))?;
+            Ok(match won {
+                Some(rec) => ConsumeOutcome::Consumed(rec),
+                None if permit_state(c, &tenant, &jti)?.is_some() => ConsumeOutcome::AlreadyUsed,
+                None => ConsumeOutcome::NotFound,
+            })
+        })
+        .await
+    }
+
+    async fn mark_forwarding(&self, tenant: &str, jti: &str) -> Result<(), LedgerError> {
+        let (tenant, jti) = (tenant.to_owned(), jti.to_owned());
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE permits SET state = 'forwarding', forwarding_at_ms = ?3
+                     WHERE tenant = ?1 AND jti = ?2 AND state = 'consumed'",
+                    params![tenant, jti, now_ms()],
+                )
+                .map_err(|e| db_err("mark a permit forwarding", e))?;
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(transition_err(c, &tenant, &jti, "forwarding")?)
+            }
+        })
+        .await
+    }
+
+    async fn finish_permit(
+        &self,
+        tenant: &str,
+        jti: &str,
+        outcome: Outcome,
+    ) -> Result<(), LedgerError> {
+        let (tenant, jti) = (tenant.to_owned(), jti.to_owned());
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE permits SET state = 'done', outcome = ?3, done_at_ms = ?4
+                     WHERE tenant = ?1 AND jti = ?2 AND state IN ('consumed', 'forwarding')",
+                    params![tenant, jti, outcome_str(outcome), now_ms()],
+                )
+                .map_err(|e| db_err("finish a permit", e))?;
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(transition_err(c, &tenant, &jti, "done")?)
+            }
+        })
+        .await
+    }
+
+    async fn unfinished_permits(&self) -> Result<Vec<(PermitRecord, PermitState)>, LedgerError> {
+        self.read(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT tenant, jti, agent, action, payload_hash, expires_at_ms,
+                            idempotency_key, state
+                     FROM permits WHERE state IN ('consumed', 'forwarding')
+                     ORDER BY consumed_at_ms, tenant, jti",
+                )
+                .map_err(|e| db_err("list unfinished permits", e))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        PermitRecord {
+                            tenant: r.get(0)?,
+                            jti: r.get(1)?,
+                            agent: r.get(2)?,
+                            action: r.get(3)?,
+                            payload_hash: r.get(4)?,
+                            expires_at_ms: r.get(5)?,
+                            idempotency_key: r.get(6)?,
+                        },
+                        r.get::<_, String>(7)?,
+                    ))
+                })
+                .map_err(|e| db_err("list unfinished permits", e))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (rec, state) = row.map_err(|e| db_err("read an unfinished permit", e))?;
+                out.push((rec, parse_state(&state)?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn idempotency_begin(
+        &self,
+        tenant: &str,
+        agent: &str,
+        key: &str,
+        payload_hash: &str,
+    ) -> Result<IdempotencyBegin, LedgerError> {
+        let (t, a, k, h) = (
+            tenant.to_owned(),
+            agent.to_owned(),
+            key.to_owned(),
+            payload_hash.to_owned(),
+        );
+        self.write(move |c| {
+            let inserted = c
+                .execute(
+                    "INSERT INTO idempotency (tenant, agent, idem_key, payload_hash, state,
+                                              created_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, 'in_progress', ?5)
+                     ON CONFLICT (tenant, agent, idem_key) DO NOTHING",
+                    params![t, a, k, h, now_ms()],
+                )
+                .map_err(|e| db_err("begin an idempotent request", e))?;
+            if inserted == 1 {
+                return Ok(IdempotencyBegin::New);
+            }
+            let (stored_hash, state, response): (String, String, Option<String>) = c
+                .query_row(
+                    "SELECT payload_hash, state, response FROM idempotency
+                     WHERE tenant = ?1 AND agent = ?2 AND idem_key = ?3",
+                    params![t, a, k],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(|e| db_err("read an idempotency record", e))?;
+            if stored_hash != h {
+                return Ok(IdempotencyBegin::Conflict);
+            }
+            match (state.as_str(), response) {
+                ("in_progress", _) => Ok(IdempotencyBegin::InProgress),
+                ("done", Some(body)) => serde_json::from_str(&body)
+                    .map(IdempotencyBegin::Done)
+                    .map_err(|_| {
+                        LedgerError::Corrupt(format!(
+                            "the stored response of idempotency key {k:?} is not JSON"
+                        ))
+                    }),
+                _ => Err(LedgerError::Corrupt(format!(
+                    "idempotency key {k:?} has state {state:?} without a response"
+                ))),
+            }
+        })
+        .await
+    }
+
+    async fn idempotency_complete(
+        &self,
+        tenant: &str,
+        agent: &str,
+        key: &str,
+        response: &serde_json::Value,
+    ) -> Result<(), LedgerError> {
+        let (t, a, k) = (tenant.to_owned(), agent.to_owned(), key.to_owned());
+        let body = serde_json::to_string(response)
+            .map_err(|e| LedgerError::Internal(format!("cannot serialize a response: {e}")))?;
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE idempotency SET state = 'done', response = ?4, completed_at_ms = ?5
+                     WHERE tenant = ?1 AND agent = ?2 AND idem_key = ?3
+                       AND state = 'in_progress'",
+                    params![t, a, k, body, now_ms()],
+                )
+                .map_err(|e| db_err("complete an idempotent request", e))?;
+            if n == 1 {
+                return Ok(());
+            }
+            let exists = c
+                .query_row(
+                    "SELECT 1 FROM idempotency WHERE tenant = ?1 AND agent = ?2 AND idem_key = ?3",
+                    params![t, a, k],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(|e| db_err("read an idempotency record", e))?;
+            match exists {
+                Some(()) => Ok(()), // already done: the first response stays
+                None => Err(LedgerError::Internal(format!(
+                    "idempotency key {k:?} of agent {a:?} was never begun"
+                ))),
+            }
+        })
+        .await
+    }
+
+    async fn idempotency_abort(
+        &self,
+        tenant: &str,
+        agent: &str,
+        key: &str,
+    ) -> Result<(), LedgerError> {
+        let (t, a, k) = (tenant.to_owned(), agent.to_owned(), key.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM idempotency
+                 WHERE tenant = ?1 AND agent = ?2 AND idem_key = ?3 AND state = 'in_progress'",
+                params![t, a, k],
+            )
+            .map_err(|e| db_err("abort an idempotent request", e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn limit_try_add(&self, adds: &[LimitAdd]) -> Result<LimitOutcome, LedgerError> {
+        if adds.is_empty() {
+            return Ok(LimitOutcome::Allowed);
+        }
+        let adds = adds.to_vec();
+        self.write(move |c| {
+            type WindowKey = (String, String, String, i64);
+            // Running totals per window, so two adds of one call on one window both count.
+            let mut totals: HashMap<WindowKey, (u64, f64)> = HashMap::new();
+            let mut order: Vec<WindowKey> = Vec::new();
+            for add in &adds {
+                let key = (
+                    add.tenant.clone(),
+                    add.agent.clone(),
+                    add.limit_id.clone(),
+                    add.window_start_ms,
+                );
+                let (count, sum) = match totals.get(&key) {
+                    Some(v) => *v,
+                    None => {
+                        let stored: Option<(i64, f64)> = c
+                            .query_row(
+                                "SELECT req_count, amount_sum FROM limit_windows
+                                 WHERE tenant = ?1 AND agent = ?2 AND limit_id = ?3
+                                   AND window_start_ms = ?4",
+                                params![key.0, key.1, key.2, key.3],
+                                |r| Ok((r.get(0)?, r.get(1)?)),
+                            )
+                            .optional()
+                            .map_err(|e| db_err("read a limit window", e))?;
+                        order.push(key.clone());
+                        match stored {
+                            Some((n, s)) => (to_u64(n, "limit count")?, s),
+                            None => (0, 0.0),
+                        }
+                    }
+                };
+                let new_count = count.saturating_add(1);
+                let new_sum = sum + add.amount;
+                let count_ok = add.max_count.is_none_or(|m| new_count <= m);
+                // Written so that a NaN amount or sum has no room.
+                let sum_ok = add.max_sum.is_none_or(|m| new_sum <= m);
+                if !(count_ok && sum_ok) {
+                    return Ok(LimitOutcome::Exceeded {
+                        limit_id: add.limit_id.clone(),
+                    });
+                }
+                totals.insert(key, (new_count, new_sum));
+            }
+            for key in &order {
+                let Some((count, sum)) = totals.get(key) else {
+                    continue;
+                };
+                c.execute(
+                    "INSERT INTO limit_windows (tenant, agent, limit_id, window_start_ms,
+                                                req_count, amount_sum)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (tenant, agent, limit_id, window_start_ms)
+                     DO UPDATE SET req_count = excluded.req_count,
+                                   amount_sum = excluded.amount_sum",
+                    params![
+                        key.0,
+                        key.1,
+                        key.2,
+                        key.3,
+                        to_i64(*count, "limit count")?,
+                        sum
+                    ],
+                )
+                .map_err(|e| db_err("update a limit window", e))?;
+                c.execute(
+                    "DELETE FROM limit_windows
+                     WHERE tenant = ?1 AND agent = ?2 AND limit_id = ?3 AND window_start_ms < ?4",
+                    params![key.0, key.1, key.2, key.3],
+                )
+                .map_err(|e| db_err("prune old limit windows", e))?;
+            }
+            Ok(LimitOutcome::Allowed)
+        })
+        .await
+    }
+
+    async fn append_receipt(
+        &self,
+        draft: Receipt,
+        key: Arc<SigningKey>,
+    ) -> Result<Receipt, LedgerError> {
+        let mut draft = draft;
+        self.write(move |c| {
+            let head: Option<(i64, String)> = c
+                .query_row(
+                    "SELECT seq, hash FROM receipts WHERE tenant = ?1
+                     ORDER BY seq DESC LIMIT 1",
+                    params![draft.tenant],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(|e| db_err("read the chain head", e))?;
+            let (last, prev) = head.unwrap_or_else(|| (0, GENESIS_PREV.to_owned()));
+            let seq = to_u64(last, "receipt seq")?
+                .checked_add(1)
+                .ok_or_else(|| LedgerError::Internal("receipt seq overflow".into()))?;
+            draft.seq = seq;
+            draft.prev = prev;
+            draft
+                .seal(&key)
+                .map_err(|e| LedgerError::Internal(format!("cannot seal a receipt: {e}")))?;
+            let body = serde_json::to_string(&draft)
+                .map_err(|e| LedgerError::Internal(format!("cannot serialize a receipt: {e}")))?;
+            c.execute(
+                "INSERT INTO receipts (tenant, seq, id, hash, body, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    draft.tenant,
+                    to_i64(seq, "receipt seq")?,
+                    draft.id,
+                    draft.hash,
+                    body,
+                    now_ms()
+                ],
+            )
+            .map_err(|e| {
+                if is_constraint(&e) {
+                    LedgerError::Internal(format!("receipt id {:?} is already stored", draft.id))
+                } else {
+                    db_err("store a receipt", e)
+                }
+            })?;
+            Ok(draft)
+        })
+        .await
+    }
+
+    async fn receipt(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<serde_json::Value>, LedgerError> {
+        let (t, id) = (tenant.to_owned(), id.to_owned());
+        self.read(move |c| {
+            let row: Option<(i64, String)> = c
+                .query_row(
+                    "SELECT seq, body FROM receipts WHERE tenant = ?1 AND id = ?2",
+                    params![t, id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(|e| db_err("read a receipt", e))?;
+            row.map(|(seq, body)| parse_body(&t, seq, &body))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn receipts_after(
+        &self,
+        tenant: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, LedgerError> {
+        let Ok(after) = i64::try_from(after_seq) else {
+            return Ok(Vec::new());
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let t = tenant.to_owned();
+        self.read(move |c| {
+            let mut st = c
+                .prepare(
+                    "SELECT seq, body FROM receipts WHERE tenant = ?1 AND seq > ?2
+                     ORDER BY seq LIMIT ?3",
+                )
+                .map_err(|e| db_err("list receipts", e))?;
+            let rows = st
+                .query_map(params![t, after, limit], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(|e| db_err("list receipts", e))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, body) = row.map_err(|e| db_err("read a receipt", e))?;
+                out.push(parse_body(&t, seq, &body)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_agent_key(
+        &self,
+        tenant: &str,
+        agent: &str,
+        key_hash: &str,
+    ) -> Result<(), LedgerError> {
+        let (t, a, h) = (tenant.to_owned(), agent.to_owned(), key_hash.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO agent_keys (tenant, agent, key_hash, revoked, updated_at_ms)
+                 VALUES (?1, ?2, ?3, 0, ?4)
+                 ON CONFLICT (tenant, agent)
+                 DO UPDATE SET key_hash = excluded.key_hash, revoked = 0,
+                               updated_at_ms = excluded.updated_at_ms",
+                params![t, a, h, now_ms()],
+            )
+            .map_err(|e| db_err("store an agent key", e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoke_agent(&self, tenant: &str, agent: &str) -> Result<bool, LedgerError> {
+        let (t, a) = (tenant.to_owned(), agent.to_owned());
+        self.write(move |c| {
+            let now = now_ms();
+            let n = c
+                .execute(
+                    "INSERT INTO agent_keys (tenant, agent, key_hash, revoked, updated_at_ms)
+                     VALUES (?1, ?2, NULL, 1, ?3)
+                     ON CONFLICT (tenant, agent) DO NOTHING",
+                    params![t, a, now],
+                )
+                .map_err(|e| db_err("revoke an agent", e))?;
+            if n == 1 {
+                return Ok(true);
+            }
+            let n = c
+                .execute(
+                    "UPDATE agent_keys SET revoked = 1, updated_at_ms = ?3
+                     WHERE tenant = ?1 AND agent = ?2 AND revoked = 0",
+                    params![t, a, now],
+                )
+                .map_err(|e| db_err("revoke an agent", e))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn agent_keys(&self) -> Result<Vec<AgentKeyRow>, LedgerError> {
+        self.read(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT tenant, agent, key_hash, revoked FROM agent_keys
+                     ORDER BY tenant, agent",
+                )
+                .map_err(|e| db_err("list agent keys", e))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(AgentKeyRow {
+                        tenant: r.get(0)?,
+                        agent: r.get(1)?,
+                        key_hash: r.get(2)?,
+                        revoked: r.get::<_, i64>(3)? != 0,
+                    })
+                })
+                .map_err(|e| db_err("list agent keys", e))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(|e| db_err("read an agent key", e))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::suite;
+    use super::*;
+
+    fn fresh() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledger.db");
+        (dir, path)
+    }
+
+    async fn open_at(path: &Path) -> Arc<dyn Ledger> {
+        Arc::new(SqliteLedger::open(path).await.expect("open"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn consume_is_single_use_under_concurrency() {
+        let (_d, p) = fresh();
+        suite::consume_is_single_use_under_concurrency(open_at(&p).await).await;
+    }
+
+    #[tokio::test]
+    async fn consume_unknown_or_foreign_is_not_found() {
+        let (_d, p) = fresh();
+        suite::consume_unknown_or_foreign_is_not_found(open_at(&p).await).await;
+    }
+
+    #[tokio::test]
+    async fn permit_transitions_only_move_forward() {
+        let (_d, p) = fresh();
+        suite::permit_transitions_only_move_forward(open_at(&p).await).await;
+    }
+
+    #[tokio::test]
+    async fn unfinished_permits_survive_restart() {
+        let (_d, p) = fresh();
+        suite::unfinished_permits_survive_restart(|| open_at(&p)).await;
+    }
+
+    #[tokio::test]
+    async fn idempotency_lifecycle() {
+        let (_d, p) = fresh();
+        suite::idempotency_lifecycle(open_at(&p).await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn limits_are_exact_under_concurrency() {
+        let (_d, p) = fresh();
+        suite::limits_are_exact_under_concurrency(open_at(&p).await).await;
+    }
+
+    #[tokio::test]
+    async fn limits_are_all_or_nothing() {
+        let (_d, p) = fresh();
+        suite::limits_are_all_or_nothing(open_at(&p).await).await;
+    }
+
+    #[tokio::test]
+    async fn limit_window_rolls_over() {
+        let (_d, p) = fresh();
+        suite::limit_window_rolls_over(open_at(&p).await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn receipt_chain_has_no_gaps_or_forks() {
+        let (_d, p) = fresh();
+        suite::receipt_chain_has_no_gaps_or_forks(|| open_at(&p)).await;
+    }
+
+    #[tokio::test]
+    async fn agent_keys_put_and_revoke() {
+        let (_d, p) = fresh();
+        suite::agent_keys_put_and_revoke(open_at(&p).await).await;
+    }
+
+    /// The in-memory variant runs the non-restart behaviours too (reads go to the writer).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_memory_ledger_keeps_the_same_semantics() {
+        let l = crate::ledger::open("sqlite::memory:").await.expect("open");
+        suite::consume_is_single_use_under_concurrency(Arc::clone(&l)).await;
+        suite::limits_are_exact_under_concurrency(Arc::clone(&l)).await;
+        suite::idempotency_lifecycle(Arc::clone(&l)).await;
+        suite::agent_keys_put_and_revoke(l).await;
+    }
+
+    #[tokio::test]
+    async fn the_file_is_in_wal_mode_with_full_sync_and_current_schema() {
+        let (_d, p) = fresh();
+        let l = open_at(&p).await;
+        drop(l);
+        let raw = Connection::open(&p).expect("raw");
+        let mode: String = raw
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+        let version: i64 = raw
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(Some(version), MIGRATIONS.last().map(|m| m.0));
+        // `synchronous` is per connection: check the writer's setting through a fresh one.
+        let c = open_writer(Some(&p)).expect("writer");
+        let sync: i64 = c
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("sync");
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        let (_d, p) = fresh();
+        drop(open_at(&p).await);
+        let raw = Connection::open(&p).expect("raw");
+        raw.execute("INSERT INTO schema_version (version) VALUES (99)", [])
+            .expect("bump");
+        drop(raw);
+        assert!(matches!(
+            SqliteLedger::open(&p).await,
+            Err(LedgerError::Corrupt(_))
+        ));
+    }
+
+    /// An edited receipt row comes back exactly as edited (the chain verifier's job to catch);
+    /// a row that is not JSON at all is reported as corrupt.
+    #[tokio::test]
+    async fn an_edited_receipt_is_returned_as_stored() {
+        let (_d, p) = fresh();
+        let l = open_at(&p).await;
+        let t = suite::tenant();
+        let key = suite::test_key();
+        let r1 = l
+            .append_receipt(suite::draft(&t, "r1"), Arc::clone(&key))
+            .await
+            .expect("append");
+        l.append_receipt(suite::draft(&t, "r2"), key)
+            .await
+            .expect("append");
+
+        let raw = Connection::open(&p).expect("raw");
+        let body: String = raw
+            .query_row("SELECT body FROM receipts WHERE id = 'r1'", [], |r| {
+                r.get(0)
+            })
+            .expect("body");
+        let edited = body.replace("money.refund", "money.payment");
+        assert_ne!(edited, body);
+        raw.execute(
+            "UPDATE receipts SET body = ?1 WHERE id = 'r1'",
+            params![edited],
+        )
+        .expect("edit");
+
+        let got = l.receipt(&t, "r1").await.expect("get").expect("some");
+        assert_eq!(got["action"], "money.payment");
+        assert_eq!(got["hash"].as_str(), Some(r1.hash.as_str()));
+        assert_ne!(
+            suite::recompute_hash(&got),
+            r1.hash,
+            "the edit is detectable"
+        );
+        let listed = l.receipts_after(&t, 0, 10).await.expect("list");
+        assert_eq!(listed[0], got);
+
+        raw.execute(
+            "UPDATE receipts SET body = '{\"a\":1,\"a\":2}' WHERE id = 'r2'",
+            [],
+        )
+        .expect("edit");
+        assert!(matches!(
+            l.receipt(&t, "r2").await,
+            Err(LedgerError::Corrupt(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn open_accepts_sqlite_urls_and_refuses_others() {
+        let (_d, p) = fresh();
+        let abs = p.to_str().expect("utf-8 path");
+        let l = crate::ledger::open(&format!("sqlite://{abs}"))
+            .await
+            .expect("sqlite://");
+        l.put_agent_key("t", "a", "h").await.expect("put");
+        drop(l);
+        let l = crate::ledger::open(&format!("sqlite:{abs}"))
+            .await
+            .expect("sqlite:");
+        assert_eq!(l.agent_keys().await.expect("list").len(), 1);
+        let err = crate::ledger::open("postgres://user:hunter2@db/rail")
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(err, LedgerError::Unavailable(_)));
+        assert!(!err.to_string().contains("hunter2"));
+        assert!(crate::ledger::open("sqlite:").await.is_err());
+        let missing = format!("sqlite:{}/no/such/dir/l.db", abs);
+        assert!(matches!(
+            crate::ledger::open(&missing).await.err(),
+            Some(LedgerError::Unavailable(_))
+        ));
+    }
+
+    /// Jobs queued while the writer is busy are committed as one batch; a job that fails or
+    /// panics is rolled back alone (its savepoint), the others commit, the writer lives on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_job_in_a_batch_does_not_sink_the_others() {
+        let (_d, p) = fresh();
+        let l = Arc::new(SqliteLedger::open(&p).await.expect("open"));
+        let insert = |c: &Connection, agent: &str| {
+            c.execute(
+                "INSERT INTO agent_keys (tenant, agent, key_hash, revoked, updated_at_ms)
+                 VALUES ('batch', ?1, 'h', 0, 0)",
+                params![agent],
+            )
+            .map_err(|e| db_err("test insert", e))
+        };
+        // Hold the writer so the next jobs queue up and are drained into one batch.
+        let blocker = {
+            let l = Arc::clone(&l);
+            tokio::spawn(async move {
+                l.write(|_| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut tasks = Vec::new();
+        for i in 0..30 {
+            let l = Arc::clone(&l);
+            tasks.push(tokio::spawn(async move {
+                let agent = format!("a{i}");
+                l.write(move |c| {
+                    insert(c, &agent)?;
+                    match i % 3 {
+                        0 => Ok(()),
+                        1 => Err(LedgerError::Internal("refused after writing".into())),
+                        _ => panic!("job {i} panics after writing"),
+                    }
+                })
+                .await
+            }));
+        }
+        blocker.await.expect("join").expect("blocker");
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.expect("join");
+            assert_eq!(r.is_ok(), i % 3 == 0, "job {i}: {r:?}");
+        }
+        let mut stored: Vec<String> = l
+            .agent_keys()
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|r| r.tenant == "batch")
+            .map(|r| r.agent)
+            .collect();
+        stored.sort();
+        let mut expected: Vec<String> = (0..30).step_by(3).map(|i| format!("a{i}")).collect();
+        expected.sort();
+        assert_eq!(stored, expected);
+        // Still serving, and what was committed is durable across a reopen.
+        l.put_agent_key("batch", "after", "h").await.expect("put");
+        drop(l);
+        let l = open_at(&p).await;
+        let n = l
+            .agent_keys()
+            .await
+            .expect("list")
+            .into_iter()
+            .filter(|r| r.tenant == "batch")
+            .count();
+        assert_eq!(n, 11);
+    }
+
+    #[test]
+    fn ledger_errors_map_to_the_error_vocabulary() {
+        use intentrail_core::ErrorKind;
+        let e: intentrail_core::Error = LedgerError::Unavailable("busy".into()).into();
+        assert_eq!(e.kind(), ErrorKind::LedgerUnavailable);
+        let e: intentrail_core::Error = LedgerError::Corrupt("x".into()).into();
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        let e: intentrail_core::Error = LedgerError::Internal("x".into()).into();
+        assert_eq!(e.kind(), ErrorKind::Internal);
+    }
+}
