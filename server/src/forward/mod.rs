@@ -64,8 +64,14 @@ fn default_idempotency_header() -> Option<String> {
 pub const MAX_TIMEOUT_MS: u64 = 300_000;
 
 /// How the credential is injected into the downstream request.
+///
+/// In TOML: `auth = { type = "bearer" }`, `{ type = "header", name = "X-API-Key" }`,
+/// `{ type = "basic", username = "acct" }`, `{ type = "query", name = "api_key" }`,
+/// `{ type = "none" }`. A field the type does not use is an error (serde's
+/// `deny_unknown_fields` does not apply to unit variants of tagged enums, so it is read from a
+/// flat private form and checked).
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case", try_from = "AuthRepr")]
 pub enum AuthStyle {
     /// No credential.
     None,
@@ -87,6 +93,38 @@ pub enum AuthStyle {
         /// The query parameter name.
         name: String,
     },
+}
+
+/// The flat form [`AuthStyle`] is read from, so that unused fields are refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthRepr {
+    r#type: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+}
+
+impl TryFrom<AuthRepr> for AuthStyle {
+    type Error = String;
+
+    fn try_from(r: AuthRepr) -> Result<Self, String> {
+        let t = r.r#type.as_str();
+        match (t, r.name, r.username) {
+            ("none", None, None) => Ok(AuthStyle::None),
+            ("bearer", None, None) => Ok(AuthStyle::Bearer),
+            ("header", Some(name), None) => Ok(AuthStyle::Header { name }),
+            ("basic", None, Some(username)) => Ok(AuthStyle::Basic { username }),
+            ("query", Some(name), None) => Ok(AuthStyle::Query { name }),
+            ("none" | "bearer", _, _) => Err(format!("auth type {t:?} takes no other field")),
+            ("header" | "query", _, _) => Err(format!("auth type {t:?} takes exactly `name`")),
+            ("basic", _, _) => Err("auth type \"basic\" takes exactly `username`".into()),
+            _ => Err(format!(
+                "unknown auth type {t:?} (none, bearer, header, basic, query)"
+            )),
+        }
+    }
 }
 
 /// One request to forward, already mapped from the approved params.
