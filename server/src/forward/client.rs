@@ -123,6 +123,13 @@ impl Forwarder {
                 req.path
             )));
         }
+        if let AuthStyle::Query { name: auth_name } = &connector.auth {
+            if req.query.iter().any(|(k, _)| k == auth_name) {
+                return Err(not_sent(format!(
+                    "query parameter {auth_name:?} is reserved for the credential"
+                )));
+            }
+        }
         if !req.query.is_empty() {
             url.query_pairs_mut().extend_pairs(&req.query);
         }
@@ -150,10 +157,8 @@ impl Forwarder {
         let total = Duration::from_millis(connector.timeout_ms);
         let start = Instant::now();
         let deadline = start + total;
-        let scrub = |s: String| match credential {
-            Some(c) if !c.expose().is_empty() => s.replace(c.expose(), "[REDACTED]"),
-            _ => s,
-        };
+        let secrets: Vec<&Secret> = credential.into_iter().collect();
+        let scrub = |s: String| redact::redact_str(&s, &secrets);
         let mut attempt = 0u32;
         let resp = loop {
             attempt += 1;
@@ -254,7 +259,6 @@ impl Forwarder {
             url: shown_url,
             method: method_name,
         };
-        let secrets: Vec<&Secret> = credential.into_iter().collect();
         redact::redact(&mut out, &secrets);
         Ok(out)
     }

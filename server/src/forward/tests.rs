@@ -427,6 +427,25 @@ async fn reset_mid_response_is_broken() {
 }
 
 #[tokio::test]
+async fn stalled_body_after_headers_times_out() {
+    let (count, addr) = raw_server(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial\":")
+            .await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    })
+    .await;
+    let f = Forwarder::new();
+    let mut c = connector(&format!("http://{addr}"), AuthStyle::None, None);
+    c.timeout_ms = 300;
+    c.connect_timeout_ms = 200;
+    let e = f.send(&c, get("/x"), None).await.expect_err("timeout");
+    assert!(matches!(e, ForwardError::Timeout { .. }), "{e}");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(f.attempts(), 1);
+}
+
+#[tokio::test]
 async fn truncated_body_is_broken() {
     let (_count, addr) = raw_server(|mut s| async move {
         let _ = s
@@ -528,10 +547,21 @@ async fn bad_requests_and_configs_send_nothing() {
     let mut trace = get("/x");
     trace.method = "TRACE".into();
     assert!(f.send(&c, trace, None).await.is_err());
+    // the agent cannot supply the credential's query parameter
+    let q = connector(
+        &base,
+        AuthStyle::Query {
+            name: "api_key".into(),
+        },
+        Some("env:K"),
+    );
+    let mut spoof = get("/x");
+    spoof.query = vec![("api_key".into(), "agent-key".into())];
+    let key = Secret::new(KEY.into());
+    assert!(f.send(&q, spoof, Some(&key)).await.is_err());
     // auth needs a credential, and none must not get one
     let bearer = connector(&base, AuthStyle::Bearer, Some("env:K"));
     assert!(f.send(&bearer, get("/x"), None).await.is_err());
-    let key = Secret::new(KEY.into());
     assert!(f.send(&c, get("/x"), Some(&key)).await.is_err());
     // a credential that cannot be a header value
     let newline = Secret::new("abc\r\nX-Evil: 1".into());
