@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE,
+};
 
 use super::ssrf::{GuardedResolver, SsrfRefused};
 use super::{redact, validate_connector, AuthStyle, ConnectorConfig, DownstreamResponse};
@@ -137,6 +139,8 @@ impl Forwarder {
         let mut send_url = url;
 
         let mut headers = HeaderMap::new();
+        // Uncompressed answers only, so redaction can see every byte.
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         if let Some((_, content_type)) = &req.body {
             let v = HeaderValue::from_str(content_type)
                 .map_err(|_| not_sent("invalid content type".into()))?;

@@ -268,6 +268,7 @@ async fn body_query_and_idempotency_key_are_sent_exactly() {
     assert_eq!(header(&seen[1], "idempotency-key"), None);
     assert_eq!(header(&seen[2], "idempotency-key"), None);
     assert!(header(&seen[0], "user-agent").is_some_and(|u| u.starts_with("intentrail/")));
+    assert_eq!(header(&seen[0], "accept-encoding"), Some("identity"));
 }
 
 #[tokio::test]
