@@ -14,7 +14,9 @@
 //! - [`demo`]: the demo payments API used by `intentrail demo`.
 
 pub mod auth;
+pub mod credentials;
 pub mod demo;
+pub mod forward;
 pub mod keystore;
 pub mod ledger;
 pub mod metrics;

@@ -1,0 +1,409 @@
+//! [`Forwarder`]: one pooled `reqwest` client per (allow_private, connect timeout) flavour,
+//! each with the SSRF-guarded resolver, no redirects, no proxy and no automatic retries.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE,
+};
+
+use super::ssrf::{GuardedResolver, SsrfRefused};
+use super::{redact, validate_connector, AuthStyle, ConnectorConfig, DownstreamResponse};
+use super::{ForwardError, Outbound};
+use crate::secret::Secret;
+
+/// Largest response body read from a downstream (4 MiB); beyond → [`ForwardError::Broken`].
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Pause before the single retry of a refused connection.
+const REFUSED_RETRY_DELAY: Duration = Duration::from_millis(50);
+
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// The downstream HTTP client. Cheap to share (`Arc<Forwarder>`); clients are built once per
+/// flavour and reused, so connections are pooled (keep-alive).
+pub struct Forwarder {
+    clients: Mutex<HashMap<(bool, u64), reqwest::Client>>,
+    attempts: AtomicU64,
+}
+
+impl Forwarder {
+    /// A forwarder with no client built yet (each flavour is built on first use).
+    pub fn new() -> Self {
+        Forwarder {
+            clients: Mutex::new(HashMap::new()),
+            attempts: AtomicU64::new(0),
+        }
+    }
+
+    /// How many HTTP attempts this forwarder has started (a refused connection retried once
+    /// counts two). For metrics and tests.
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    fn client(
+        &self,
+        allow_private: bool,
+        connect_ms: u64,
+    ) -> Result<reqwest::Client, ForwardError> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get(&(allow_private, connect_ms)) {
+            return Ok(c.clone());
+        }
+        let connect = Duration::from_millis(connect_ms);
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .retry(reqwest::retry::never())
+            .referer(false)
+            .connect_timeout(connect)
+            .dns_resolver(Arc::new(GuardedResolver::new(allow_private, connect)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(32)
+            .tcp_nodelay(true)
+            .user_agent(concat!("intentrail/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ForwardError::NotSent {
+                detail: format!("cannot build the HTTP client: {}", chain(&e)),
+            })?;
+        clients.insert((allow_private, connect_ms), client.clone());
+        Ok(client)
+    }
+
+    /// Send `req` to `connector`, injecting `credential` as the connector's `auth` says.
+    ///
+    /// A refused connection (nothing sent) is retried once, with the same idempotency key;
+    /// anything that may have reached the downstream is never retried. The returned response
+    /// is already passed through [`redact::redact`] with `credential`. Any HTTP status is
+    /// `Ok`: mapping 5xx to `downstream_error` is the pipeline's job.
+    pub async fn send(
+        &self,
+        connector: &ConnectorConfig,
+        req: Outbound,
+        credential: Option<&Secret>,
+    ) -> Result<DownstreamResponse, ForwardError> {
+        let not_sent = |detail: String| ForwardError::NotSent { detail };
+        validate_connector(connector).map_err(not_sent)?;
+        let name = &connector.name;
+        match (&connector.auth, credential) {
+            (AuthStyle::None, Some(_)) => {
+                return Err(not_sent(format!(
+                    "connector {name}: a credential was given but auth is none"
+                )))
+            }
+            (AuthStyle::None, None) => {}
+            (_, None) => {
+                return Err(not_sent(format!(
+                    "connector {name}: auth needs a credential"
+                )))
+            }
+            (_, Some(_)) => {}
+        }
+        let method_name = req.method.to_ascii_uppercase();
+        if !METHODS.contains(&method_name.as_str()) {
+            return Err(not_sent(format!("method {:?} is not allowed", req.method)));
+        }
+        let method = reqwest::Method::from_bytes(method_name.as_bytes())
+            .map_err(|_| not_sent(format!("method {:?} is not allowed", req.method)))?;
+        check_path(&req.path).map_err(not_sent)?;
+
+        let mut url = url::Url::parse(&connector.base_url)
+            .map_err(|e| not_sent(format!("connector {name}: base_url: {e}")))?;
+        let full_path = format!("{}{}", url.path().trim_end_matches('/'), req.path);
+        url.set_path(&full_path);
+        if url.path() != full_path {
+            return Err(not_sent(format!(
+                "path {:?} is not in normalized, percent-encoded form",
+                req.path
+            )));
+        }
+        if let AuthStyle::Query { name: auth_name } = &connector.auth {
+            if req.query.iter().any(|(k, _)| k == auth_name) {
+                return Err(not_sent(format!(
+                    "query parameter {auth_name:?} is reserved for the credential"
+                )));
+            }
+        }
+        if !req.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&req.query);
+        }
+        let shown_url = url.to_string();
+        let mut send_url = url;
+
+        let mut headers = HeaderMap::new();
+        // Uncompressed answers only, so redaction can see every byte.
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        if let Some((_, content_type)) = &req.body {
+            let v = HeaderValue::from_str(content_type)
+                .map_err(|_| not_sent("invalid content type".into()))?;
+            headers.insert(CONTENT_TYPE, v);
+        }
+        if let (Some(h), Some(key)) = (&connector.idempotency_header, &req.idempotency_key) {
+            let n = HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| not_sent(format!("invalid idempotency header {h:?}")))?;
+            let v = HeaderValue::from_str(key)
+                .map_err(|_| not_sent("the idempotency key is not a valid header value".into()))?;
+            headers.insert(n, v);
+        }
+        if let Some(secret) = credential {
+            inject(&connector.auth, secret, &mut headers, &mut send_url).map_err(not_sent)?;
+        }
+
+        let client = self.client(connector.allow_private, connector.connect_timeout_ms)?;
+        let total = Duration::from_millis(connector.timeout_ms);
+        let start = Instant::now();
+        let deadline = start + total;
+        let secrets: Vec<&Secret> = credential.into_iter().collect();
+        let scrub = |s: String| redact::redact_str(&s, &secrets);
+        let mut attempt = 0u32;
+        let resp = loop {
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let mut rb = client
+                .request(method.clone(), send_url.clone())
+                .headers(headers.clone())
+                .timeout(remaining);
+            if let Some((body, _)) = &req.body {
+                rb = rb.body(body.clone());
+            }
+            self.attempts.fetch_add(1, Ordering::Relaxed);
+            match rb.send().await {
+                Ok(r) => break r,
+                Err(e) => match classify(&e) {
+                    Failure::Refused if attempt == 1 => {
+                        tokio::time::sleep(REFUSED_RETRY_DELAY).await;
+                        continue;
+                    }
+                    Failure::Refused => {
+                        return Err(not_sent(format!(
+                            "connection to {shown_url} refused ({attempt} attempts)"
+                        )))
+                    }
+                    Failure::Ssrf(detail) => return Err(not_sent(detail)),
+                    Failure::Connect => {
+                        return Err(not_sent(scrub(format!(
+                            "cannot connect to {shown_url}: {}",
+                            chain(&e)
+                        ))))
+                    }
+                    Failure::Timeout => {
+                        return Err(ForwardError::Timeout {
+                            detail: format!(
+                                "{method_name} {shown_url}: no answer within {} ms",
+                                connector.timeout_ms
+                            ),
+                        })
+                    }
+                    Failure::Other => {
+                        return Err(ForwardError::Broken {
+                            detail: scrub(format!("{method_name} {shown_url}: {}", chain(&e))),
+                        })
+                    }
+                },
+            }
+        };
+
+        let status = resp.status().as_u16();
+        let resp_headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut resp = resp;
+        let mut body = bytes::BytesMut::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                        return Err(ForwardError::Broken {
+                            detail: format!(
+                                "{method_name} {shown_url}: response too large (over {MAX_RESPONSE_BYTES} bytes)"
+                            ),
+                        });
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) if e.is_timeout() => {
+                    return Err(ForwardError::Timeout {
+                        detail: format!(
+                            "{method_name} {shown_url}: response body not complete within {} ms",
+                            connector.timeout_ms
+                        ),
+                    })
+                }
+                Err(e) => {
+                    return Err(ForwardError::Broken {
+                        detail: scrub(format!(
+                            "{method_name} {shown_url}: response body broken: {}",
+                            chain(&e)
+                        )),
+                    })
+                }
+            }
+        }
+        let mut out = DownstreamResponse {
+            status,
+            headers: resp_headers,
+            body: body.freeze(),
+            latency_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            url: shown_url,
+            method: method_name,
+        };
+        redact::redact(&mut out, &secrets);
+        Ok(out)
+    }
+}
+
+impl Default for Forwarder {
+    fn default() -> Self {
+        Forwarder::new()
+    }
+}
+
+impl fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flavours = self.clients.lock().map(|c| c.len()).unwrap_or_default();
+        f.debug_struct("Forwarder")
+            .field("clients", &flavours)
+            .field("attempts", &self.attempts())
+            .finish()
+    }
+}
+
+/// Put the credential where the connector wants it. Header values are marked sensitive (hyper
+/// never prints them).
+fn inject(
+    auth: &AuthStyle,
+    secret: &Secret,
+    headers: &mut HeaderMap,
+    url: &mut url::Url,
+) -> Result<(), String> {
+    let bad = || "the credential is not a valid header value".to_string();
+    let sensitive = |s: &str| -> Result<HeaderValue, String> {
+        let mut v = HeaderValue::from_str(s).map_err(|_| bad())?;
+        v.set_sensitive(true);
+        Ok(v)
+    };
+    match auth {
+        AuthStyle::None => {}
+        AuthStyle::Bearer => {
+            let v = zeroize::Zeroizing::new(format!("Bearer {}", secret.expose()));
+            headers.insert(AUTHORIZATION, sensitive(&v)?);
+        }
+        AuthStyle::Header { name } => {
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("invalid auth header name {name:?}"))?;
+            headers.insert(n, sensitive(secret.expose())?);
+        }
+        AuthStyle::Basic { username } => {
+            let pair = zeroize::Zeroizing::new(format!("{username}:{}", secret.expose()));
+            let enc = zeroize::Zeroizing::new(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+            ));
+            headers.insert(AUTHORIZATION, sensitive(&enc)?);
+        }
+        AuthStyle::Query { name } => {
+            url.query_pairs_mut().append_pair(name, secret.expose());
+        }
+    }
+    Ok(())
+}
+
+/// A path below the base URL: starts with `/`, printable ASCII, no `?`, `#`, `\`, no dot
+/// segments (also percent-encoded ones, which URL parsers treat as dots).
+fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("path {path:?} must start with '/'"));
+    }
+    if path
+        .bytes()
+        .any(|b| !(0x21..0x7f).contains(&b) || b == b'?' || b == b'#' || b == b'\\')
+    {
+        return Err(format!(
+            "path {path:?} must be percent-encoded ASCII without '?', '#' or '\\'"
+        ));
+    }
+    for seg in path.split('/') {
+        let lower = seg.to_ascii_lowercase().replace("%2e", ".");
+        if lower == "." || lower == ".." {
+            return Err(format!("path {path:?} contains a dot segment"));
+        }
+    }
+    Ok(())
+}
+
+enum Failure {
+    Refused,
+    Ssrf(String),
+    Connect,
+    Timeout,
+    Other,
+}
+
+fn classify(e: &reqwest::Error) -> Failure {
+    let mut refused = false;
+    let mut source: Option<&(dyn StdError + 'static)> = e.source();
+    while let Some(err) = source {
+        if let Some(s) = err.downcast_ref::<SsrfRefused>() {
+            return Failure::Ssrf(s.to_string());
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(s) = io.get_ref().and_then(|i| i.downcast_ref::<SsrfRefused>()) {
+                return Failure::Ssrf(s.to_string());
+            }
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                refused = true;
+            }
+        }
+        source = err.source();
+    }
+    if e.is_connect() {
+        if refused {
+            Failure::Refused
+        } else {
+            Failure::Connect
+        }
+    } else if e.is_timeout() {
+        Failure::Timeout
+    } else {
+        Failure::Other
+    }
+}
+
+/// The error's cause chain without reqwest's own message (which contains the URL, and so
+/// possibly a query-injected credential).
+fn chain(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = e.source();
+    while let Some(err) = source {
+        let s = err.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        source = err.source();
+    }
+    if parts.is_empty() {
+        if e.is_body() {
+            "body error".into()
+        } else {
+            "request error".into()
+        }
+    } else {
+        parts.join(": ")
+    }
+}

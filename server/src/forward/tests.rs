@@ -1,0 +1,824 @@
+//! Forwarder tests against real TCP servers on 127.0.0.1.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use intentrail_core::error::ErrorKind;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::*;
+use crate::model::Outcome;
+use crate::secret::Secret;
+
+/// A fake downstream key (never printed: assertions compare without formatting it).
+const KEY: &str = "sk_live_canary_Zq81+/x=9";
+const KEY_URLSAFE: &str = "sk_live_canary_Zq81x9";
+
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+}
+
+#[derive(Clone, Default)]
+struct Downstream {
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Downstream {
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+async fn handler(State(d): State<Downstream>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    d.seen.lock().expect("lock").push(Seen {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers.clone(),
+        body: body.clone(),
+    });
+    match parts.uri.path() {
+        "/redirect" => (StatusCode::FOUND, [("location", "/target")], "moved").into_response(),
+        "/fail" => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+        "/big" => vec![b'a'; MAX_RESPONSE_BYTES + 1].into_response(),
+        "/echo" => {
+            // A careless downstream that echoes the credential in every form.
+            let auth = parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let key = parts
+                .headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&key);
+            let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key);
+            let pct: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
+            let pct_strict = mapping::encode_segment(&key);
+            let json = serde_json::json!({ "you_sent": key, "auth": auth }).to_string();
+            let body = format!(
+                "raw={key} b64={b64} b64url={b64url} pct={pct} strict={pct_strict} json={json}"
+            );
+            Response::builder()
+                .status(200)
+                .header("x-echo", format!("key {key}"))
+                .header("x-echo-b64", b64)
+                .header("set-cookie", "session=abc")
+                .header("x-kept", "ok")
+                .body(Body::from(body))
+                .expect("response")
+        }
+        _ => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            "{\"ok\":true}",
+        )
+            .into_response(),
+    }
+}
+
+async fn downstream() -> (Downstream, String) {
+    let d = Downstream::default();
+    let app = axum::Router::new().fallback(handler).with_state(d.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (d, format!("http://{addr}"))
+}
+
+/// A raw TCP server: counts connections, reads one request head, then runs `behave`.
+async fn raw_server<F, Fut>(behave: F) -> (Arc<AtomicUsize>, std::net::SocketAddr)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let behave = Arc::new(behave);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            c.fetch_add(1, Ordering::SeqCst);
+            let behave = behave.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                behave(sock).await;
+            });
+        }
+    });
+    (count, addr)
+}
+
+fn connector(base_url: &str, auth: AuthStyle, credential: Option<&str>) -> ConnectorConfig {
+    ConnectorConfig {
+        name: "test".into(),
+        base_url: base_url.into(),
+        credential: credential.map(str::to_owned),
+        auth,
+        connect_timeout_ms: 1000,
+        timeout_ms: 3000,
+        allow_private: true,
+        idempotency_header: Some("Idempotency-Key".into()),
+    }
+}
+
+fn get(path: &str) -> Outbound {
+    Outbound {
+        method: "GET".into(),
+        path: path.into(),
+        query: vec![],
+        body: None,
+        idempotency_key: None,
+    }
+}
+
+fn header<'a>(s: &'a Seen, name: &str) -> Option<&'a str> {
+    s.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn each_auth_style_reaches_the_downstream() {
+    let (d, base) = downstream().await;
+    let f = Forwarder::new();
+    let key = Secret::new(KEY.into());
+    let cred = Some("env:TEST_KEY");
+
+    let c = connector(&base, AuthStyle::Bearer, cred);
+    f.send(&c, get("/a"), Some(&key)).await.expect("bearer");
+    let c = connector(
+        &base,
+        AuthStyle::Header {
+            name: "X-Api-Key".into(),
+        },
+        cred,
+    );
+    f.send(&c, get("/b"), Some(&key)).await.expect("header");
+    let c = connector(
+        &base,
+        AuthStyle::Basic {
+            username: "acct_1".into(),
+        },
+        cred,
+    );
+    f.send(&c, get("/c"), Some(&key)).await.expect("basic");
+    let c = connector(
+        &base,
+        AuthStyle::Query {
+            name: "api_key".into(),
+        },
+        cred,
+    );
+    let mut q = get("/d");
+    q.query = vec![("limit".into(), "10".into())];
+    let r = f.send(&c, q, Some(&key)).await.expect("query");
+
+    let seen = d.seen();
+    assert_eq!(seen.len(), 4);
+    assert!(header(&seen[0], "authorization") == Some(&format!("Bearer {KEY}")));
+    assert!(header(&seen[1], "x-api-key") == Some(KEY));
+    assert!(header(&seen[1], "authorization").is_none());
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("acct_1:{KEY}"));
+    assert!(header(&seen[2], "authorization") == Some(&format!("Basic {basic}")));
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(seen[3].query.as_deref().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    assert!(
+        pairs
+            == [
+                ("limit".to_string(), "10".to_string()),
+                ("api_key".into(), KEY.into())
+            ]
+    );
+    assert!(header(&seen[3], "authorization").is_none());
+    // The reported URL never holds the credential.
+    assert_eq!(r.url, format!("{base}/d?limit=10"));
+    assert_eq!(r.method, "GET");
+    for s in &seen {
+        assert!(header(s, "cookie").is_none());
+        assert!(header(s, "proxy-authorization").is_none());
+    }
+}
+
+#[tokio::test]
+async fn body_query_and_idempotency_key_are_sent_exactly() {
+    let (d, base) = downstream().await;
+    let f = Forwarder::new();
+    let body = bytes::Bytes::from_static(br#"{"amount":5000,"currency":"usd"}"#);
+    let req = Outbound {
+        method: "post".into(),
+        path: "/v1/refunds".into(),
+        query: vec![("expand[]".into(), "charge x".into())],
+        body: Some((body.clone(), "application/json")),
+        idempotency_key: Some("019237f0-permit".into()),
+    };
+    let c = connector(&format!("{base}/api/"), AuthStyle::None, None);
+    let r = f.send(&c, req.clone(), None).await.expect("send");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.as_ref(), b"{\"ok\":true}");
+    assert_eq!(
+        r.url,
+        format!("{base}/api/v1/refunds?expand%5B%5D=charge+x")
+    );
+
+    let mut custom = c.clone();
+    custom.idempotency_header = Some("X-Request-Id".into());
+    f.send(&custom, req.clone(), None).await.expect("custom");
+    let mut none = c.clone();
+    none.idempotency_header = None;
+    f.send(&none, req, None).await.expect("none");
+
+    let seen = d.seen();
+    assert_eq!(seen[0].method, "POST");
+    assert_eq!(seen[0].path, "/api/v1/refunds");
+    assert_eq!(seen[0].body, body);
+    assert_eq!(header(&seen[0], "content-type"), Some("application/json"));
+    assert_eq!(header(&seen[0], "idempotency-key"), Some("019237f0-permit"));
+    assert_eq!(header(&seen[1], "x-request-id"), Some("019237f0-permit"));
+    assert_eq!(header(&seen[1], "idempotency-key"), None);
+    assert_eq!(header(&seen[2], "idempotency-key"), None);
+    assert!(header(&seen[0], "user-agent").is_some_and(|u| u.starts_with("intentrail/")));
+    assert_eq!(header(&seen[0], "accept-encoding"), Some("identity"));
+}
+
+#[tokio::test]
+async fn redirects_are_returned_not_followed() {
+    let (d, base) = downstream().await;
+    let r = Forwarder::new()
+        .send(
+            &connector(&base, AuthStyle::None, None),
+            get("/redirect"),
+            None,
+        )
+        .await
+        .expect("send");
+    assert_eq!(r.status, 302);
+    assert!(r
+        .headers
+        .iter()
+        .any(|(k, v)| k == "location" && v == "/target"));
+    let seen = d.seen();
+    assert_eq!(seen.len(), 1, "the redirect was followed");
+}
+
+#[tokio::test]
+async fn downstream_500_is_an_answer_not_an_error() {
+    let (_d, base) = downstream().await;
+    let r = Forwarder::new()
+        .send(&connector(&base, AuthStyle::None, None), get("/fail"), None)
+        .await
+        .expect("500 is a response");
+    assert_eq!(r.status, 500);
+    assert_eq!(r.body.as_ref(), b"boom");
+}
+
+#[tokio::test]
+async fn literal_private_targets_are_refused_before_sending() {
+    let (count, addr) = raw_server(|_s| async {}).await;
+    let f = Forwarder::new();
+    for base in [
+        format!("https://127.0.0.1:{}", addr.port()),
+        format!("https://127.1:{}", addr.port()),
+        format!("https://[::ffff:127.0.0.1]:{}", addr.port()),
+        format!("https://[::1]:{}", addr.port()),
+        format!("http://127.0.0.1:{}", addr.port()),
+    ] {
+        let mut c = connector(&base, AuthStyle::None, None);
+        c.allow_private = false;
+        let e = f.send(&c, get("/x"), None).await.expect_err("refused");
+        assert!(matches!(e, ForwardError::NotSent { .. }), "{base}: {e}");
+        assert_eq!(e.outcome(), Outcome::NotForwarded);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(count.load(Ordering::SeqCst), 0, "a connection was made");
+    assert_eq!(f.attempts(), 0);
+}
+
+#[tokio::test]
+async fn hostname_resolving_to_loopback_is_refused_in_the_resolver() {
+    let (count, addr) = raw_server(|_s| async {}).await;
+    let f = Forwarder::new();
+    let mut c = connector(
+        &format!("https://localhost:{}", addr.port()),
+        AuthStyle::Bearer,
+        Some("env:K"),
+    );
+    c.allow_private = false;
+    assert_eq!(
+        validate_connector(&c),
+        Ok(()),
+        "a hostname passes config checks"
+    );
+    let key = Secret::new(KEY.into());
+    let e = f
+        .send(&c, get("/x"), Some(&key))
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, ForwardError::NotSent { .. }));
+    assert!(e.detail().contains("resolves to non-public address"), "{e}");
+    assert!(!e.detail().contains(KEY));
+    assert_eq!(f.attempts(), 1, "refused once, not retried");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(count.load(Ordering::SeqCst), 0, "a connection was made");
+}
+
+#[tokio::test]
+async fn hostname_is_allowed_when_the_connector_allows_private() {
+    let (d, base) = downstream().await;
+    let base = base.replace("127.0.0.1", "localhost");
+    let r = Forwarder::new()
+        .send(&connector(&base, AuthStyle::None, None), get("/ok"), None)
+        .await
+        .expect("allowed");
+    assert_eq!(r.status, 200);
+    assert_eq!(d.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn slow_downstream_times_out_and_is_not_retried() {
+    let (count, addr) = raw_server(|s| async move {
+        let _open = s;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    })
+    .await;
+    let f = Forwarder::new();
+    let mut c = connector(&format!("http://{addr}"), AuthStyle::None, None);
+    c.connect_timeout_ms = 200;
+    c.timeout_ms = 300;
+    let t0 = std::time::Instant::now();
+    let e = f.send(&c, get("/slow"), None).await.expect_err("timeout");
+    assert!(matches!(e, ForwardError::Timeout { .. }), "{e}");
+    assert_eq!(e.outcome(), Outcome::Unknown);
+    assert_eq!(e.kind(), ErrorKind::DownstreamTimeout);
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(count.load(Ordering::SeqCst), 1, "the request was retried");
+    assert_eq!(f.attempts(), 1);
+}
+
+#[tokio::test]
+async fn refused_connection_is_retried_once_then_not_sent() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let f = Forwarder::new();
+    let mut req = get("/x");
+    req.idempotency_key = Some("permit-1".into());
+    let e = f
+        .send(
+            &connector(&format!("http://127.0.0.1:{port}"), AuthStyle::None, None),
+            req,
+            None,
+        )
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, ForwardError::NotSent { .. }), "{e}");
+    assert!(e.detail().contains("refused (2 attempts)"), "{e}");
+    assert_eq!(e.outcome(), Outcome::NotForwarded);
+    assert_eq!(e.kind(), ErrorKind::DownstreamError);
+    assert_eq!(f.attempts(), 2);
+}
+
+#[tokio::test]
+async fn reset_mid_response_is_broken() {
+    let (count, addr) = raw_server(|mut s| async move {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Le").await;
+        let _ = s.shutdown().await;
+    })
+    .await;
+    let f = Forwarder::new();
+    let c = connector(&format!("http://{addr}"), AuthStyle::None, None);
+    let e = f.send(&c, get("/x"), None).await.expect_err("broken");
+    assert!(matches!(e, ForwardError::Broken { .. }), "{e}");
+    assert_eq!(e.outcome(), Outcome::Unknown);
+    assert_eq!(e.kind(), ErrorKind::DownstreamError);
+    assert_eq!(count.load(Ordering::SeqCst), 1, "retried after sending");
+    assert_eq!(f.attempts(), 1);
+}
+
+#[tokio::test]
+async fn stalled_body_after_headers_times_out() {
+    let (count, addr) = raw_server(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial\":")
+            .await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    })
+    .await;
+    let f = Forwarder::new();
+    let mut c = connector(&format!("http://{addr}"), AuthStyle::None, None);
+    c.timeout_ms = 300;
+    c.connect_timeout_ms = 200;
+    let e = f.send(&c, get("/x"), None).await.expect_err("timeout");
+    assert!(matches!(e, ForwardError::Timeout { .. }), "{e}");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(f.attempts(), 1);
+}
+
+#[tokio::test]
+async fn truncated_body_is_broken() {
+    let (_count, addr) = raw_server(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial\":")
+            .await;
+        let _ = s.shutdown().await;
+    })
+    .await;
+    let c = connector(&format!("http://{addr}"), AuthStyle::None, None);
+    let e = Forwarder::new()
+        .send(&c, get("/x"), None)
+        .await
+        .expect_err("broken");
+    assert!(matches!(e, ForwardError::Broken { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn oversized_response_is_broken() {
+    let (_d, base) = downstream().await;
+    let e = Forwarder::new()
+        .send(&connector(&base, AuthStyle::None, None), get("/big"), None)
+        .await
+        .expect_err("too large");
+    assert!(matches!(e, ForwardError::Broken { .. }));
+    assert!(e.detail().contains("response too large"), "{e}");
+}
+
+#[tokio::test]
+async fn echoed_credentials_are_redacted_from_the_response() {
+    let (_d, base) = downstream().await;
+    let f = Forwarder::new();
+    let key = Secret::new(KEY.into());
+    let c = connector(
+        &base,
+        AuthStyle::Header {
+            name: "X-Api-Key".into(),
+        },
+        Some("env:K"),
+    );
+    let r = f.send(&c, get("/echo"), Some(&key)).await.expect("send");
+    let body = String::from_utf8_lossy(&r.body).into_owned();
+    let all = format!("{body} {:?}", r.headers);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(KEY);
+    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(KEY);
+    let pct: String = form_urlencoded::byte_serialize(KEY.as_bytes()).collect();
+    for (form, v) in [
+        ("raw", KEY),
+        ("b64", &b64),
+        ("b64url", &b64url),
+        ("pct", &pct),
+    ] {
+        assert!(!all.contains(v), "{form} form of the key leaked");
+    }
+    assert!(!all.contains("canary"), "part of the key leaked");
+    assert!(body.contains("raw=[REDACTED] b64=[REDACTED]"));
+    assert!(r
+        .headers
+        .iter()
+        .any(|(k, v)| k == "x-echo" && v == "key [REDACTED]"));
+    assert!(r.headers.iter().any(|(k, v)| k == "x-kept" && v == "ok"));
+    assert!(!r.headers.iter().any(|(k, _)| k == "set-cookie"));
+    assert!(!r.headers.iter().any(|(k, _)| k == "content-length"));
+
+    // Basic: the key inside base64(user:key) is redacted too.
+    let c = connector(
+        &base,
+        AuthStyle::Basic {
+            username: "acct".into(),
+        },
+        Some("env:K"),
+    );
+    let safe = Secret::new(KEY_URLSAFE.into());
+    let r = f.send(&c, get("/echo"), Some(&safe)).await.expect("send");
+    let body = String::from_utf8_lossy(&r.body).into_owned();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("acct:{KEY_URLSAFE}"));
+    assert!(!body.contains(&basic), "basic credentials leaked");
+    assert!(body.contains("[REDACTED]"));
+}
+
+#[tokio::test]
+async fn bad_requests_and_configs_send_nothing() {
+    let (d, base) = downstream().await;
+    let f = Forwarder::new();
+    let c = connector(&base, AuthStyle::None, None);
+    for path in [
+        "x",
+        "/a/../b",
+        "/a/%2e%2E/b",
+        "/a/./b",
+        "/a?b=1",
+        "/a#f",
+        "/a b",
+        "/a\\b",
+        "/é",
+    ] {
+        let e = f.send(&c, get(path), None).await.expect_err(path);
+        assert!(matches!(e, ForwardError::NotSent { .. }), "{path}");
+    }
+    let mut trace = get("/x");
+    trace.method = "TRACE".into();
+    assert!(f.send(&c, trace, None).await.is_err());
+    // the agent cannot supply the credential's query parameter
+    let q = connector(
+        &base,
+        AuthStyle::Query {
+            name: "api_key".into(),
+        },
+        Some("env:K"),
+    );
+    let mut spoof = get("/x");
+    spoof.query = vec![("api_key".into(), "agent-key".into())];
+    let key = Secret::new(KEY.into());
+    assert!(f.send(&q, spoof, Some(&key)).await.is_err());
+    // auth needs a credential, and none must not get one
+    let bearer = connector(&base, AuthStyle::Bearer, Some("env:K"));
+    assert!(f.send(&bearer, get("/x"), None).await.is_err());
+    assert!(f.send(&c, get("/x"), Some(&key)).await.is_err());
+    // a credential that cannot be a header value
+    let newline = Secret::new("abc\r\nX-Evil: 1".into());
+    let e = f
+        .send(&bearer, get("/x"), Some(&newline))
+        .await
+        .expect_err("crlf");
+    assert!(!e.detail().contains("Evil"));
+    assert_eq!(f.attempts(), 0);
+    assert!(d.seen().is_empty());
+}
+
+#[test]
+fn connector_config_is_validated() {
+    let ok = connector(
+        "https://api.example.com/v1",
+        AuthStyle::Bearer,
+        Some("env:K"),
+    );
+    assert_eq!(validate_connector(&ok), Ok(()));
+    let mut strict = ok.clone();
+    strict.allow_private = false;
+    assert_eq!(validate_connector(&strict), Ok(()));
+    let bad = |f: &dyn Fn(&mut ConnectorConfig)| {
+        let mut c = strict.clone();
+        f(&mut c);
+        validate_connector(&c).expect_err("should be refused")
+    };
+    bad(&|c| c.base_url = "http://api.example.com".into());
+    bad(&|c| c.base_url = "ftp://api.example.com".into());
+    bad(&|c| c.base_url = "https://user:pw@api.example.com".into());
+    bad(&|c| c.base_url = "https://api.example.com/?a=1".into());
+    bad(&|c| c.base_url = "https://api.example.com/#f".into());
+    bad(&|c| c.base_url = "https://10.0.0.1".into());
+    bad(&|c| c.base_url = "https://[fd00::1]".into());
+    bad(&|c| c.base_url = "https://169.254.169.254/latest".into());
+    bad(&|c| c.base_url = "not a url".into());
+    bad(&|c| c.name = " ".into());
+    bad(&|c| c.credential = None);
+    bad(&|c| c.credential = Some("K".into()));
+    bad(&|c| c.auth = AuthStyle::None);
+    bad(&|c| {
+        c.auth = AuthStyle::Header {
+            name: "Host".into(),
+        }
+    });
+    bad(&|c| {
+        c.auth = AuthStyle::Header {
+            name: "Idempotency-Key".into(),
+        }
+    });
+    bad(&|c| {
+        c.auth = AuthStyle::Header {
+            name: "bad header".into(),
+        }
+    });
+    bad(&|c| {
+        c.auth = AuthStyle::Basic {
+            username: "a:b".into(),
+        }
+    });
+    bad(&|c| {
+        c.auth = AuthStyle::Query {
+            name: String::new(),
+        }
+    });
+    bad(&|c| c.timeout_ms = 0);
+    bad(&|c| c.connect_timeout_ms = c.timeout_ms + 1);
+    bad(&|c| c.timeout_ms = MAX_TIMEOUT_MS + 1);
+    bad(&|c| c.idempotency_header = Some("Authorization".into()));
+    let mut private = strict.clone();
+    private.allow_private = true;
+    private.base_url = "http://127.0.0.1:8080".into();
+    assert_eq!(validate_connector(&private), Ok(()));
+}
+
+#[test]
+fn connector_config_loads_from_toml_with_defaults() {
+    let c: ConnectorConfig = toml::from_str(
+        r#"
+        name = "stripe"
+        base_url = "https://api.stripe.com"
+        credential = "env:STRIPE_KEY"
+        auth = { type = "bearer" }
+        "#,
+    )
+    .expect("toml");
+    assert_eq!(c.connect_timeout_ms, 2000);
+    assert_eq!(c.timeout_ms, 10_000);
+    assert!(!c.allow_private);
+    assert_eq!(c.idempotency_header.as_deref(), Some("Idempotency-Key"));
+    assert_eq!(validate_connector(&c), Ok(()));
+    let h: ConnectorConfig = toml::from_str(
+        r#"
+        name = "h"
+        base_url = "https://h.example"
+        credential = "file:/run/secrets/h"
+        auth = { type = "header", name = "X-API-Key" }
+        "#,
+    )
+    .expect("toml");
+    assert_eq!(
+        h.auth,
+        AuthStyle::Header {
+            name: "X-API-Key".into()
+        }
+    );
+    let unknown = toml::from_str::<ConnectorConfig>(
+        r#"
+        name = "h"
+        base_url = "https://h.example"
+        auth = { type = "none" }
+        follow_redirects = true
+        "#,
+    );
+    assert!(unknown.is_err());
+    let unknown_auth = toml::from_str::<ConnectorConfig>(
+        r#"
+        name = "h"
+        base_url = "https://h.example"
+        auth = { type = "bearer", extra = 1 }
+        "#,
+    );
+    assert!(unknown_auth.is_err());
+    for bad in [
+        r#"{ type = "bearer", name = "X-Key" }"#,
+        r#"{ type = "header" }"#,
+        r#"{ type = "header", name = "X", username = "u" }"#,
+        r#"{ type = "basic", name = "u" }"#,
+        r#"{ type = "oauth" }"#,
+    ] {
+        let src = format!("name = \"h\"\nbase_url = \"https://h.example\"\nauth = {bad}\n");
+        assert!(
+            toml::from_str::<ConnectorConfig>(&src).is_err(),
+            "{bad} accepted"
+        );
+    }
+    let basic: ConnectorConfig = toml::from_str(
+        "name = \"b\"\nbase_url = \"https://b.example\"\ncredential = \"env:B\"\n\
+         auth = { type = \"basic\", username = \"acct\" }\n",
+    )
+    .expect("basic");
+    assert_eq!(
+        basic.auth,
+        AuthStyle::Basic {
+            username: "acct".into()
+        }
+    );
+    // Serialization keeps the tagged form and reads back.
+    let round: ConnectorConfig =
+        toml::from_str(&toml::to_string(&basic).expect("ser")).expect("round trip");
+    assert_eq!(round, basic);
+}
+
+#[test]
+fn forward_errors_map_to_outcomes_and_codes() {
+    let d = || "d".to_string();
+    let cases = [
+        (
+            ForwardError::NotSent { detail: d() },
+            Outcome::NotForwarded,
+            "downstream_error",
+            502,
+        ),
+        (
+            ForwardError::Timeout { detail: d() },
+            Outcome::Unknown,
+            "downstream_timeout",
+            504,
+        ),
+        (
+            ForwardError::Broken { detail: d() },
+            Outcome::Unknown,
+            "downstream_error",
+            502,
+        ),
+    ];
+    for (e, outcome, code, status) in cases {
+        assert_eq!(e.outcome(), outcome);
+        assert_eq!(e.kind().code(), code);
+        assert_eq!(e.kind().http_status(), status);
+        let core: intentrail_core::error::Error = e.into();
+        assert_eq!(core.code(), code);
+    }
+}
+
+#[test]
+fn debug_of_forwarding_types_shows_no_secret() {
+    let f = Forwarder::new();
+    let c = connector("https://x.example", AuthStyle::Bearer, Some("env:K"));
+    let key = Secret::new(KEY.into());
+    let shown = format!("{f:?} {c:?} {:?}", (Some(&key), &key));
+    assert!(!shown.contains("canary"));
+}
+
+/// Run [`proxy_child`] in a child process whose environment points every proxy variable at a
+/// dead port: the forwarder must still reach the downstream directly.
+#[test]
+fn proxy_environment_is_ignored() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://127.0.0.1:{}", l.local_addr().expect("addr").port())
+    };
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(exe)
+        .args([
+            "--exact",
+            "forward::tests::proxy_child",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("IR_PROXY_CHILD", "1")
+        .env("HTTP_PROXY", &dead)
+        .env("http_proxy", &dead)
+        .env("HTTPS_PROXY", &dead)
+        .env("https_proxy", &dead)
+        .env("ALL_PROXY", &dead)
+        .env("all_proxy", &dead)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .expect("run child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+#[ignore = "run by proxy_environment_is_ignored in a child process"]
+async fn proxy_child() {
+    assert!(
+        std::env::var_os("IR_PROXY_CHILD").is_some(),
+        "run via the parent test"
+    );
+    let (d, base) = downstream().await;
+    // Control: a default client does use the dead proxy, so the environment is in effect.
+    let control = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client")
+        .get(format!("{base}/control"))
+        .send()
+        .await;
+    assert!(control.is_err(), "the proxy variables were not in effect");
+    let r = Forwarder::new()
+        .send(
+            &connector(&base, AuthStyle::None, None),
+            get("/direct"),
+            None,
+        )
+        .await
+        .expect("forwarder ignores the proxy");
+    assert_eq!(r.status, 200);
+    let paths: Vec<String> = d.seen().into_iter().map(|s| s.path).collect();
+    assert_eq!(paths, ["/direct"]);
+}
