@@ -11,5 +11,7 @@
 //! - [`app`]: the HTTP API and the governed pipeline; [`problem`]: RFC 9457 errors.
 //! - [`demo`]: the demo payments API used by `intentrail demo`.
 
+pub mod catalog;
 pub mod model;
+pub mod policy;
 pub mod secret;
