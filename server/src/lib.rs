@@ -14,6 +14,7 @@
 //! - [`demo`]: the demo payments API used by `intentrail demo`.
 
 pub mod auth;
+pub mod catalog;
 pub mod credentials;
 pub mod demo;
 pub mod forward;
@@ -21,5 +22,6 @@ pub mod keystore;
 pub mod ledger;
 pub mod metrics;
 pub mod model;
+pub mod policy;
 pub mod problem;
 pub mod secret;
