@@ -186,8 +186,11 @@ impl Rail {
         };
         let mut table = self.config_keys.clone();
         for r in rows.iter().filter(|r| self.tenants.contains_key(&r.tenant)) {
+            let Some(key_hash) = &r.key_hash else {
+                continue;
+            };
             table.insert(
-                &r.key_hash,
+                key_hash,
                 Principal {
                     tenant: r.tenant.clone(),
                     agent: r.agent.clone(),

@@ -13,8 +13,11 @@
 //!   [`metrics`]: Prometheus text.
 //! - [`demo`]: the demo payments API used by `intentrail demo`.
 
+pub mod app;
 pub mod auth;
 pub mod catalog;
+pub mod cli;
+pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod forward;
