@@ -272,3 +272,29 @@ fn custom_actions_can_be_inserted_and_bad_schemas_are_refused() {
     let err = Action::new("bad", "bad", json!({"type": 12})).expect_err("should fail");
     assert!(err.contains("bad"), "{err}");
 }
+
+#[test]
+fn remote_refs_are_never_fetched() {
+    let err = Action::new(
+        "x",
+        "x",
+        json!({"type": "object", "properties": {"a": {"$ref": "https://example.invalid/s.json"}}}),
+    );
+    assert!(err.is_err(), "a remote $ref must not compile");
+}
+
+#[test]
+fn violations_serialize_as_pointer_and_message() {
+    let v = violations("money.refund", json!({"payment_id": "p", "amount": 1}));
+    assert_eq!(
+        serde_json::to_value(&v).expect("ok"),
+        json!([{"pointer": "/currency", "message": "required property is missing"}])
+    );
+}
+
+#[test]
+fn catalog_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Catalog>();
+    assert_send_sync::<std::sync::Arc<Catalog>>();
+}

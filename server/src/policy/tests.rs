@@ -441,3 +441,9 @@ fn evaluate_cost() {
     let per = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
     eprintln!("evaluate: {per:.2} µs/call");
 }
+
+#[test]
+fn engine_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<PolicyEngine>();
+}
