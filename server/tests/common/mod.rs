@@ -102,7 +102,6 @@ pub async fn resetting_downstream() -> (SocketAddr, Arc<Mutex<usize>>) {
                 let _ = s
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"partial\":")
                     .await;
-                let _ = s.set_linger(Some(Duration::from_secs(0)));
                 drop(s);
             });
         }
@@ -220,7 +219,7 @@ credential = "{credential}"
 auth = {{ type = "bearer" }}
 allow_private = true
 timeout_ms = {timeout}
-connect_timeout_ms = 500
+connect_timeout_ms = 300
 [[tenants.actions]]
 name = "money.refund"
 connector = "payments"
