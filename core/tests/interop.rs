@@ -105,8 +105,8 @@ fn jsonwebtoken_permit_with_our_header_verifies_here() {
     assert_eq!(got, claims(t));
 
     // Its default header (typ "JWT", no kid) is refused here.
-    let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims(t), &ek)
-        .expect("encode");
+    let token =
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims(t), &ek).expect("encode");
     let e = permit::verify(&token, &resolver, &opts).expect_err("typ JWT refused");
     assert_eq!(e.kind(), ErrorKind::PermitInvalid);
     assert!(e.detail().starts_with("typ"), "{e}");

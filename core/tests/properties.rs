@@ -25,7 +25,9 @@ fn float() -> impl Strategy<Value = Value> {
         Just(5e-324),
     ]
     .prop_filter("finite", |f| f.is_finite())
-    .prop_filter("prints as an unsafe integer", |f| !prints_as_unsafe_integer(*f))
+    .prop_filter("prints as an unsafe integer", |f| {
+        !prints_as_unsafe_integer(*f)
+    })
     .prop_map(number_value)
 }
 

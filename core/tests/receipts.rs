@@ -112,7 +112,10 @@ fn a_segment_verifies_from_a_start_point() {
     assert_eq!((e.seq, e.problem), (5, ChainProblem::BrokenLink));
     // An empty segment reports its start.
     let empty = verify_chain(&[], &resolver(), None).expect("empty is fine");
-    assert_eq!((empty.count, empty.last_seq, empty.last_hash.as_str()), (0, 0, GENESIS_PREV));
+    assert_eq!(
+        (empty.count, empty.last_seq, empty.last_hash.as_str()),
+        (0, 0, GENESIS_PREV)
+    );
 }
 
 #[test]

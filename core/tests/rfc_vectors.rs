@@ -20,7 +20,10 @@ fn seed(hex: &str) -> [u8; 32] {
 #[test]
 fn rfc8032_test1_sign_and_verify() {
     let key = SigningKey::from_bytes(&seed(RFC8032_T1_SECRET));
-    assert_eq!(key.verifying_key().as_bytes().to_vec(), common::hex(RFC8032_T1_PUBLIC));
+    assert_eq!(
+        key.verifying_key().as_bytes().to_vec(),
+        common::hex(RFC8032_T1_PUBLIC)
+    );
     let sig = key.sign(b"");
     assert_eq!(sig.to_vec(), common::hex(RFC8032_T1_SIG));
     verify_ed25519(&common::hex(RFC8032_T1_PUBLIC), b"", &sig).expect("verifies");
@@ -48,7 +51,10 @@ fn rfc8037_appendix_a_key_thumbprint_and_signature() {
         .try_into()
         .expect("32 bytes");
     let key = SigningKey::from_bytes(&d);
-    assert_eq!(URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()), RFC8037_X);
+    assert_eq!(
+        URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
+        RFC8037_X
+    );
     assert_eq!(kid_for(&key.verifying_key()), RFC8037_THUMBPRINT);
     assert_eq!(key.kid(), RFC8037_THUMBPRINT);
     // A.4: the signing input is the header and payload as published.
