@@ -293,7 +293,9 @@ fn generate_permits() -> Vec<Value> {
         format!(
             "{}.{}.{}",
             segs[0],
-            b64(claims_text.replace("money.refund", "money.transfer").as_bytes()),
+            b64(claims_text
+                .replace("money.refund", "money.transfer")
+                .as_bytes()),
             segs[2]
         ),
         NOW + 1,
