@@ -1,0 +1,240 @@
+//! Receipt chains: seal, verify, and every tampering reported at the right seq.
+
+use std::collections::HashMap;
+
+use intentrail_core::receipt::{receipt_hash, verify_chain, ChainProblem, ChainReport};
+use intentrail_core::{
+    Downstream, ErrorKind, Jwks, Receipt, ReceiptKind, SigningKey, VerifyingKey, GENESIS_PREV,
+};
+use serde_json::{json, Value};
+
+fn key() -> SigningKey {
+    SigningKey::from_bytes(&[0x11; 32])
+}
+
+fn resolver() -> HashMap<String, VerifyingKey> {
+    let k = key();
+    HashMap::from([(k.kid().to_string(), k.verifying_key())])
+}
+
+fn receipt(seq: u64, prev: &str) -> Receipt {
+    let execution = seq % 2 == 0;
+    Receipt {
+        id: format!("rcpt_{seq:04}"),
+        seq,
+        prev: prev.to_string(),
+        ts: 1_700_000_000_000 + seq as i64 * 1000,
+        tenant: "tenant-a".into(),
+        agent: "agent-1".into(),
+        kind: if execution {
+            ReceiptKind::Execution
+        } else {
+            ReceiptKind::Decision
+        },
+        action: "money.refund".into(),
+        decision: (!execution).then(|| "allow".to_string()),
+        outcome: execution.then(|| "success".to_string()),
+        code: None,
+        reason: None,
+        permit_id: Some(format!("permit-{seq}")),
+        payload_hash: Some("sha256:47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU".into()),
+        policy_hash: Some("sha256:policy".into()),
+        profile_version: None,
+        downstream: execution.then(|| Downstream {
+            method: "POST".into(),
+            url: "https://payments.example/v1/refunds".into(),
+            status: Some(200),
+            response_hash: Some("sha256:resp".into()),
+            latency_ms: 42,
+        }),
+        kid: String::new(),
+        hash: String::new(),
+        sig: String::new(),
+    }
+}
+
+/// A sealed chain of `n` receipts, as the raw JSON an export holds.
+fn chain_with(n: u64, key: &SigningKey) -> Vec<Value> {
+    let mut prev = GENESIS_PREV.to_string();
+    (1..=n)
+        .map(|seq| {
+            let mut r = receipt(seq, &prev);
+            r.seal(key).expect("seal");
+            prev = r.hash.clone();
+            r.to_value().expect("json")
+        })
+        .collect()
+}
+
+fn chain(n: u64) -> Vec<Value> {
+    chain_with(n, &key())
+}
+
+fn problem_at(receipts: &[Value]) -> (u64, ChainProblem) {
+    let e = verify_chain(receipts, &resolver(), None).expect_err("must be refused");
+    (e.seq, e.problem)
+}
+
+#[test]
+fn a_sealed_chain_verifies() {
+    let c = chain(10);
+    let report = verify_chain(&c, &resolver(), None).expect("verifies");
+    assert_eq!(
+        report,
+        ChainReport {
+            count: 10,
+            last_seq: 10,
+            last_hash: c[9]["hash"].as_str().expect("hash").to_string()
+        }
+    );
+    // The hash is over the JSON without hash and sig; sig is over the hash's ASCII bytes.
+    assert_eq!(receipt_hash(&c[3]).expect("hash"), c[3]["hash"]);
+    assert_eq!(c[0]["prev"], GENESIS_PREV);
+    assert_eq!(c[1]["prev"], c[0]["hash"]);
+    assert_eq!(c[1]["kind"], "execution");
+    assert!(c[0].get("outcome").is_none(), "None fields are skipped");
+    // Receipts deserialize back into the struct.
+    let r: Receipt = serde_json::from_value(c[1].clone()).expect("typed");
+    assert_eq!(r.seq, 2);
+    // Via a JWKS as well.
+    let jwks = Jwks::from_verifying_keys([&key().verifying_key()]).expect("jwks");
+    verify_chain(&c, &jwks, None).expect("verifies with the JWKS");
+}
+
+#[test]
+fn a_segment_verifies_from_a_start_point() {
+    let c = chain(10);
+    let start = (4, c[3]["hash"].as_str().expect("hash").to_string());
+    let report = verify_chain(&c[4..], &resolver(), Some(start)).expect("verifies");
+    assert_eq!((report.count, report.last_seq), (6, 10));
+    // The wrong start hash breaks the link of the first receipt.
+    let e = verify_chain(&c[4..], &resolver(), Some((4, GENESIS_PREV.into()))).expect_err("bad");
+    assert_eq!((e.seq, e.problem), (5, ChainProblem::BrokenLink));
+    // An empty segment reports its start.
+    let empty = verify_chain(&[], &resolver(), None).expect("empty is fine");
+    assert_eq!(
+        (empty.count, empty.last_seq, empty.last_hash.as_str()),
+        (0, 0, GENESIS_PREV)
+    );
+}
+
+#[test]
+fn an_edited_field_names_its_seq() {
+    let mut c = chain(10);
+    c[6]["action"] = json!("money.transfer");
+    assert_eq!(problem_at(&c), (7, ChainProblem::Edited));
+    let mut c = chain(10);
+    c[3]["downstream"]["status"] = json!(500);
+    assert_eq!(problem_at(&c), (4, ChainProblem::Edited));
+    let e: intentrail_core::Error = verify_chain(&c, &resolver(), None)
+        .expect_err("edited")
+        .into();
+    assert_eq!(e.kind(), ErrorKind::ReceiptInvalid);
+    assert_eq!(e.detail(), "seq 4: edited");
+}
+
+#[test]
+fn an_added_or_removed_field_is_an_edit() {
+    let mut c = chain(10);
+    c[2]["note"] = json!("added later");
+    assert_eq!(problem_at(&c), (3, ChainProblem::Edited));
+    let mut c = chain(10);
+    c[5].as_object_mut().expect("object").remove("permit_id");
+    assert_eq!(problem_at(&c), (6, ChainProblem::Edited));
+}
+
+#[test]
+fn an_edit_with_a_recomputed_hash_fails_the_signature() {
+    let mut c = chain(10);
+    c[4]["agent"] = json!("agent-2");
+    let h = receipt_hash(&c[4]).expect("hash");
+    c[4]["hash"] = json!(h);
+    // The next receipt's prev no longer matches, but the first bad seq is 5.
+    assert_eq!(problem_at(&c), (5, ChainProblem::BadSignature));
+}
+
+#[test]
+fn a_dropped_receipt_names_the_missing_seq() {
+    let mut c = chain(10);
+    c.remove(6);
+    assert_eq!(problem_at(&c), (7, ChainProblem::Missing));
+    let mut c = chain(10);
+    c.remove(0);
+    assert_eq!(problem_at(&c), (1, ChainProblem::Missing));
+    // Dropping the tail cannot be seen without an expected count: the report says where the
+    // chain ends, and the caller compares it with what it expects.
+    let c = chain(10);
+    let report = verify_chain(&c[..8], &resolver(), None).expect("a prefix verifies");
+    assert_eq!(report.last_seq, 8);
+}
+
+#[test]
+fn swapped_receipts_are_reordered() {
+    let mut c = chain(10);
+    c.swap(3, 4);
+    assert_eq!(problem_at(&c), (4, ChainProblem::Reordered { found: 5 }));
+    let mut c = chain(10);
+    c.swap(2, 8);
+    assert_eq!(problem_at(&c), (3, ChainProblem::Reordered { found: 9 }));
+}
+
+#[test]
+fn a_repeated_receipt_is_a_duplicate() {
+    let mut c = chain(10);
+    let again = c[4].clone();
+    c.insert(5, again);
+    assert_eq!(problem_at(&c), (6, ChainProblem::Duplicate { found: 5 }));
+}
+
+#[test]
+fn resigning_with_another_key_is_a_wrong_key() {
+    // The attacker re-seals receipt 6 with its own key (kid and hash and sig all consistent).
+    let mut c = chain(10);
+    let attacker = SigningKey::from_bytes(&[0x66; 32]);
+    let mut r: Receipt = serde_json::from_value(c[5].clone()).expect("typed");
+    r.outcome = Some("downstream_error".into());
+    r.seal(&attacker).expect("seal");
+    c[5] = r.to_value().expect("json");
+    assert_eq!(problem_at(&c), (6, ChainProblem::WrongKey));
+    // A whole chain sealed by another key fails at seq 1.
+    let other = chain_with(3, &attacker);
+    assert_eq!(problem_at(&other), (1, ChainProblem::WrongKey));
+    // Keeping our kid but signing with another key: bad signature.
+    let mut c = chain(10);
+    let forged = attacker.sign(c[5]["hash"].as_str().expect("hash").as_bytes());
+    c[5]["sig"] = json!(base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        forged
+    ));
+    assert_eq!(problem_at(&c), (6, ChainProblem::BadSignature));
+}
+
+#[test]
+fn malformed_receipts_are_reported_not_panicked_on() {
+    let mut c = chain(3);
+    c[1]["seq"] = json!("2");
+    assert!(matches!(problem_at(&c), (2, ChainProblem::Malformed(_))));
+    let mut c = chain(3);
+    c[2] = json!([1, 2]);
+    assert!(matches!(problem_at(&c), (3, ChainProblem::Malformed(_))));
+    let mut c = chain(3);
+    c[0]["sig"] = json!("not base64!");
+    assert_eq!(problem_at(&c), (1, ChainProblem::BadSignature));
+    let mut c = chain(3);
+    c[0].as_object_mut().expect("object").remove("hash");
+    assert!(matches!(problem_at(&c), (1, ChainProblem::Malformed(_))));
+    // Removing kid changes what the hash covers: that is an edit first.
+    let mut c = chain(3);
+    c[0].as_object_mut().expect("object").remove("kid");
+    assert_eq!(problem_at(&c), (1, ChainProblem::Edited));
+}
+
+#[test]
+fn seal_refuses_numbers_beyond_2_pow_53() {
+    let mut r = receipt(1, GENESIS_PREV);
+    r.seq = 1 << 60;
+    assert_eq!(
+        r.seal(&key()).expect_err("unsafe integer").kind(),
+        ErrorKind::InvalidJson
+    );
+}
