@@ -1,11 +1,24 @@
 #!/usr/bin/env bash
-# Every test of the project, from a fresh machine. Installs what it needs, exits non-zero on
-# any failure.
+# Every test of the project, from a fresh machine: formatting, lints, the Rust workspace
+# (unit, golden vectors, property tests, end-to-end over real HTTP with the real binary), the
+# fuzz targets' build, and the SDK suites as they land. Installs what it needs itself and
+# exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "==> cargo fmt --check"
+export CARGO_TERM_COLOR=never
+started=$(date +%s)
+step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
+
+step "cargo fmt --check"
 cargo fmt --all -- --check
-echo "==> cargo clippy"
+
+step "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "==> cargo test"
+
+step "cargo test (workspace)"
 cargo test --workspace
+
+step "fuzz targets build (core/fuzz; running them is for local use)"
+cargo check --manifest-path core/fuzz/Cargo.toml --target-dir target/fuzz --quiet
+
+step "done: every suite passed"

@@ -41,7 +41,10 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<()> {
                 }
                 let mut b = itoa::Buffer::new();
                 out.extend_from_slice(b.format(i).as_bytes());
-            } else if let Some(f) = n.as_f64().filter(|_| n.as_u64().is_none()) {
+            } else if let Some(f) = n
+                .as_f64()
+                .filter(|f| n.as_u64().is_none() && !crate::json::prints_as_unsafe_integer(*f))
+            {
                 write_number(f, out);
             } else {
                 return check_value(v);

@@ -131,7 +131,8 @@ pub fn check_value(v: &Value) -> Result<()> {
                 } else if n.as_u64().is_some() {
                     false
                 } else {
-                    n.as_f64().is_some_and(f64::is_finite)
+                    n.as_f64()
+                        .is_some_and(|f| f.is_finite() && !prints_as_unsafe_integer(f))
                 };
                 if ok {
                     Ok(())
@@ -510,8 +511,22 @@ impl Parser<'_> {
                 &format!("number {text} is not finite as a double"),
             ));
         }
+        if prints_as_unsafe_integer(f) {
+            return Err(self.err(
+                Rule::IntegerOutOfRange,
+                &format!("number {text} is an integer outside ±(2^53−1)"),
+            ));
+        }
         Ok(number_value(f))
     }
+}
+
+/// Whether RFC 8785 would print `f` as an integer literal outside ±(2^53−1): integral doubles
+/// from 2^53 up to (not including) 1e21 print without an exponent. Such numbers are refused
+/// wherever they are written (`1e16`, `10000000000000000.0`), so the canonical form of every
+/// accepted value is itself accepted input.
+pub fn prints_as_unsafe_integer(f: f64) -> bool {
+    f.fract() == 0.0 && f.abs() > MAX_SAFE_INTEGER as f64 && f.abs() < 1e21
 }
 
 /// The canonical in-memory form of a finite double: an integer when it is integral and
@@ -635,6 +650,12 @@ mod tests {
             serde_json::json!([5, 5, 5, 1.5])
         );
         assert_eq!(parse_strict(b"1e21").expect("ok"), serde_json::json!(1e21));
+        // Integral values that would print as unsafe integer literals are refused however
+        // they are written, so canonical output always parses again.
+        assert!(rule_of("1e16").starts_with("integer_out_of_range"));
+        assert!(rule_of("-9007199254740992.0").starts_with("integer_out_of_range"));
+        assert!(parse_strict(b"1.5e16").is_err());
+        assert!(parse_strict(b"9007199254740991.0").is_ok());
     }
 
     #[test]

@@ -111,10 +111,13 @@ impl Rail {
                         tc.id, b.name
                     ));
                 };
-                actions.push(json!({"name": a.name, "description": a.description, "schema": a.schema}));
+                actions.push(
+                    json!({"name": a.name, "description": a.description, "schema": a.schema}),
+                );
                 bindings.insert(b.name.clone(), b.clone());
             }
-            let jwks = Jwks::from_verifying_keys(keys.published.values()).map_err(|e| e.to_string())?;
+            let jwks =
+                Jwks::from_verifying_keys(keys.published.values()).map_err(|e| e.to_string())?;
             for a in &tc.agents {
                 config_keys.insert(
                     &a.key_hash,
@@ -242,19 +245,28 @@ impl Rail {
         Ok(n)
     }
 
-    fn authenticate(&self, headers: &HeaderMap, require_agent: bool) -> Result<Principal, AppError> {
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        require_agent: bool,
+    ) -> Result<Principal, AppError> {
         let started = Instant::now();
         let p = self.authenticate_inner(headers, require_agent);
         self.metrics.stage("auth", started.elapsed());
         p
     }
 
-    fn authenticate_inner(&self, headers: &HeaderMap, require_agent: bool) -> Result<Principal, AppError> {
+    fn authenticate_inner(
+        &self,
+        headers: &HeaderMap,
+        require_agent: bool,
+    ) -> Result<Principal, AppError> {
         let auth = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let unauth = |m: &str| AppError::new(ErrorKind::Unauthenticated, m);
-        let key = bearer(auth).ok_or_else(|| unauth(crate::auth::AuthFailure::Missing.message()))?;
+        let key =
+            bearer(auth).ok_or_else(|| unauth(crate::auth::AuthFailure::Missing.message()))?;
         let agent = headers
             .get("intentrail-agent")
             .and_then(|v| v.to_str().ok());
@@ -309,14 +321,12 @@ impl Rail {
         params: &Value,
         idempotency_key: Option<&str>,
     ) -> Result<Decided, AppError> {
-        let binding = t
-            .bindings
-            .get(action)
-            .ok_or_else(|| AppError::new(ErrorKind::UnknownAction, format!("no action {action:?}")))?;
-        let def = self
-            .catalog
-            .get(action)
-            .ok_or_else(|| AppError::new(ErrorKind::UnknownAction, format!("no action {action:?}")))?;
+        let binding = t.bindings.get(action).ok_or_else(|| {
+            AppError::new(ErrorKind::UnknownAction, format!("no action {action:?}"))
+        })?;
+        let def = self.catalog.get(action).ok_or_else(|| {
+            AppError::new(ErrorKind::UnknownAction, format!("no action {action:?}"))
+        })?;
         let started = Instant::now();
         let validated = def.validate(params);
         self.metrics.stage("validate", started.elapsed());
@@ -390,8 +400,11 @@ impl Rail {
             if let LimitOutcome::Exceeded { limit_id } = outcome {
                 r.decision = Some("deny".into());
                 r.reason = Some(limit_id.clone());
-                let err = AppError::new(ErrorKind::RateLimited, format!("limit {limit_id:?} reached"))
-                    .with("limit_id", json!(limit_id));
+                let err = AppError::new(
+                    ErrorKind::RateLimited,
+                    format!("limit {limit_id:?} reached"),
+                )
+                .with("limit_id", json!(limit_id));
                 return Err(self.refuse(t, r, err).await);
             }
         }
@@ -433,7 +446,7 @@ impl Rail {
         let r = self.append(t, r).await?;
         Ok(Decided::Issued {
             token,
-            claims,
+            claims: Box::new(claims),
             receipt_id: r.id,
         })
     }
@@ -452,7 +465,10 @@ impl Rail {
         r.payload_hash = Some(claims.ph.clone());
         r.policy_hash = Some(claims.pol.clone());
         let Some(binding) = t.bindings.get(&claims.act) else {
-            let err = AppError::new(ErrorKind::UnknownAction, format!("no action {:?}", claims.act));
+            let err = AppError::new(
+                ErrorKind::UnknownAction,
+                format!("no action {:?}", claims.act),
+            );
             return Err(self.refuse(t, r, err).await);
         };
         let Some(connector) = t.connectors.get(&binding.connector) else {
@@ -466,11 +482,15 @@ impl Rail {
         match consumed {
             ConsumeOutcome::Consumed(_) => {}
             ConsumeOutcome::AlreadyUsed => {
-                let err = AppError::new(ErrorKind::PermitAlreadyUsed, "this permit was already used");
+                let err =
+                    AppError::new(ErrorKind::PermitAlreadyUsed, "this permit was already used");
                 return Err(self.refuse(t, r, err).await);
             }
             ConsumeOutcome::NotFound => {
-                let err = AppError::new(ErrorKind::PermitInvalid, "this rail did not issue the permit");
+                let err = AppError::new(
+                    ErrorKind::PermitInvalid,
+                    "this rail did not issue the permit",
+                );
                 return Err(self.refuse(t, r, err).await);
             }
         }
@@ -479,7 +499,13 @@ impl Rail {
             Ok(o) => o,
             Err(e) => {
                 return Err(self
-                    .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, AppError::internal(e))
+                    .finish_failed(
+                        t,
+                        r,
+                        &claims.jti,
+                        Outcome::NotForwarded,
+                        AppError::internal(e),
+                    )
                     .await)
             }
         };
@@ -504,7 +530,10 @@ impl Rail {
                 .await);
         }
         let started = Instant::now();
-        let sent = self.forwarder.send(connector, outbound, secret.as_ref()).await;
+        let sent = self
+            .forwarder
+            .send(connector, outbound, secret.as_ref())
+            .await;
         self.metrics.stage("forward", started.elapsed());
         let mut resp = match sent {
             Ok(resp) => resp,
@@ -632,7 +661,8 @@ impl Rail {
         }
         let ph = payload_hash(params).map_err(AppError::from)?;
         let scoped = format!("{namespace}:{key}");
-        let ledger_err = |e: crate::ledger::LedgerError| AppError::from(intentrail_core::Error::from(e));
+        let ledger_err =
+            |e: crate::ledger::LedgerError| AppError::from(intentrail_core::Error::from(e));
         match self
             .ledger
             .idempotency_begin(&t.id, &p.agent, &scoped, &ph)
@@ -671,7 +701,11 @@ impl Rail {
                 Ok((status, body))
             }
             Err(e) => {
-                if let Err(le) = self.ledger.idempotency_abort(&t.id, &p.agent, &scoped).await {
+                if let Err(le) = self
+                    .ledger
+                    .idempotency_abort(&t.id, &p.agent, &scoped)
+                    .await
+                {
                     tracing::error!(error = %le, "cannot release an idempotency key");
                 }
                 Err(e)
@@ -683,7 +717,7 @@ impl Rail {
 enum Decided {
     Issued {
         token: String,
-        claims: PermitClaims,
+        claims: Box<PermitClaims>,
         receipt_id: String,
     },
     Pending {
@@ -727,7 +761,11 @@ fn draft(t: &Tenant, agent: &str, kind: ReceiptKind, action: &str) -> Receipt {
 }
 
 /// Read the body (bounded) and parse it strictly into an object.
-async fn read_json(rail: &Rail, headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, AppError> {
+async fn read_json(
+    rail: &Rail,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Map<String, Value>, AppError> {
     let limit = rail.config.max_body_bytes;
     let too_large = || {
         AppError::new(
@@ -748,7 +786,10 @@ async fn read_json(rail: &Rail, headers: &HeaderMap, body: Body) -> Result<Map<S
         .map_err(|_| too_large())?;
     match json::parse_strict(&bytes).map_err(AppError::from)? {
         Value::Object(m) => Ok(m),
-        _ => Err(AppError::new(ErrorKind::InvalidRequest, "the body must be a JSON object")),
+        _ => Err(AppError::new(
+            ErrorKind::InvalidRequest,
+            "the body must be a JSON object",
+        )),
     }
 }
 
@@ -770,8 +811,14 @@ fn members<const N: usize>(
 fn req_str(v: Option<Value>, name: &str) -> Result<String, AppError> {
     match v {
         Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(AppError::new(ErrorKind::InvalidRequest, format!("{name} must be a string"))),
-        None => Err(AppError::new(ErrorKind::InvalidRequest, format!("{name} is required"))),
+        Some(_) => Err(AppError::new(
+            ErrorKind::InvalidRequest,
+            format!("{name} must be a string"),
+        )),
+        None => Err(AppError::new(
+            ErrorKind::InvalidRequest,
+            format!("{name} is required"),
+        )),
     }
 }
 
@@ -779,24 +826,40 @@ fn opt_str(v: Option<Value>, name: &str) -> Result<Option<String>, AppError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(AppError::new(ErrorKind::InvalidRequest, format!("{name} must be a string"))),
+        Some(_) => Err(AppError::new(
+            ErrorKind::InvalidRequest,
+            format!("{name} must be a string"),
+        )),
     }
 }
 
 fn req_params(v: Option<Value>) -> Result<Value, AppError> {
     match v {
         Some(v @ Value::Object(_)) => Ok(v),
-        Some(_) => Err(AppError::new(ErrorKind::InvalidRequest, "params must be a JSON object")),
-        None => Err(AppError::new(ErrorKind::InvalidRequest, "params is required")),
+        Some(_) => Err(AppError::new(
+            ErrorKind::InvalidRequest,
+            "params must be a JSON object",
+        )),
+        None => Err(AppError::new(
+            ErrorKind::InvalidRequest,
+            "params is required",
+        )),
     }
 }
 
 type Shared = State<Arc<Rail>>;
 
-async fn intents(State(rail): Shared, headers: HeaderMap, body: Body) -> Result<Response, AppError> {
+async fn intents(
+    State(rail): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
     let p = rail.authenticate(&headers, true)?;
     let t = rail.tenant(&p)?;
-    let [action, params, idk] = members(read_json(&rail, &headers, body).await?, ["action", "params", "idempotency_key"])?;
+    let [action, params, idk] = members(
+        read_json(&rail, &headers, body).await?,
+        ["action", "params", "idempotency_key"],
+    )?;
     let action = req_str(action, "action")?;
     let params = req_params(params)?;
     let idk = opt_str(idk, "idempotency_key")?;
@@ -804,7 +867,11 @@ async fn intents(State(rail): Shared, headers: HeaderMap, body: Body) -> Result<
         .idempotent(t, &p, idk.as_deref(), "intent", &params, || async {
             match rail.decide(t, &p, &action, &params, idk.as_deref()).await? {
                 Decided::Pending { body } => Ok((StatusCode::ACCEPTED, body)),
-                Decided::Issued { token, claims, receipt_id } => Ok((
+                Decided::Issued {
+                    token,
+                    claims,
+                    receipt_id,
+                } => Ok((
                     StatusCode::CREATED,
                     json!({
                         "permit": token,
@@ -822,10 +889,17 @@ async fn intents(State(rail): Shared, headers: HeaderMap, body: Body) -> Result<
     Ok((status, Json(body)).into_response())
 }
 
-async fn execute(State(rail): Shared, headers: HeaderMap, body: Body) -> Result<Response, AppError> {
+async fn execute(
+    State(rail): Shared,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
     let p = rail.authenticate(&headers, true)?;
     let t = rail.tenant(&p)?;
-    let [token, params] = members(read_json(&rail, &headers, body).await?, ["permit", "params"])?;
+    let [token, params] = members(
+        read_json(&rail, &headers, body).await?,
+        ["permit", "params"],
+    )?;
     let token = req_str(token, "permit")?;
     let params = req_params(params)?;
     let started = Instant::now();
@@ -850,7 +924,10 @@ async fn execute(State(rail): Shared, headers: HeaderMap, body: Body) -> Result<
     r.permit_id = Some(claims.jti.clone());
     r.payload_hash = Some(claims.ph.clone());
     if claims.sub != p.agent || claims.tnt != t.id {
-        let err = AppError::new(ErrorKind::AgentMismatch, "the permit was issued to another agent");
+        let err = AppError::new(
+            ErrorKind::AgentMismatch,
+            "the permit was issued to another agent",
+        );
         return Err(rail.refuse(t, r, err).await);
     }
     let ph = payload_hash(&params).map_err(AppError::from)?;
@@ -874,7 +951,10 @@ async fn one_shot(
 ) -> Result<Response, AppError> {
     let p = rail.authenticate(&headers, true)?;
     let t = rail.tenant(&p)?;
-    let [params, idk] = members(read_json(&rail, &headers, body).await?, ["params", "idempotency_key"])?;
+    let [params, idk] = members(
+        read_json(&rail, &headers, body).await?,
+        ["params", "idempotency_key"],
+    )?;
     let params = req_params(params)?;
     let idk = opt_str(idk, "idempotency_key")?;
     let (status, body) = rail
@@ -950,14 +1030,22 @@ async fn receipts(
     q: Result<Query<After>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
     let p = rail.authenticate(&headers, false)?;
-    let Query(q) = q.map_err(|_| AppError::new(ErrorKind::InvalidRequest, "after and limit must be integers"))?;
+    let Query(q) = q.map_err(|_| {
+        AppError::new(
+            ErrorKind::InvalidRequest,
+            "after and limit must be integers",
+        )
+    })?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = rail
         .ledger
         .receipts_after(&p.tenant, q.after, limit)
         .await
         .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
-    let next = rows.last().and_then(|r| r["seq"].as_u64()).unwrap_or(q.after);
+    let next = rows
+        .last()
+        .and_then(|r| r["seq"].as_u64())
+        .unwrap_or(q.after);
     let rows: Vec<Value> = rows
         .into_iter()
         .filter(|r| p.admin || r["agent"].as_str() == Some(p.agent.as_str()))
@@ -968,7 +1056,8 @@ async fn receipts(
 async fn healthz(State(rail): Shared) -> Response {
     match rail.ledger.agent_keys().await {
         Ok(_) => Json(json!({"status": "ok"})).into_response(),
-        Err(_) => AppError::new(ErrorKind::LedgerUnavailable, "the ledger does not answer").into_response(),
+        Err(_) => AppError::new(ErrorKind::LedgerUnavailable, "the ledger does not answer")
+            .into_response(),
     }
 }
 

@@ -53,7 +53,12 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The config file.
-    #[arg(long, short, default_value = "intentrail.toml", env = "INTENTRAIL_CONFIG")]
+    #[arg(
+        long,
+        short,
+        default_value = "intentrail.toml",
+        env = "INTENTRAIL_CONFIG"
+    )]
     pub config: PathBuf,
     /// Override the listen address from the config.
     #[arg(long)]
@@ -114,7 +119,12 @@ pub enum AgentsCommand {
 #[derive(Args, Debug)]
 pub struct AgentArgs {
     /// The config file (for the ledger URL and tenants).
-    #[arg(long, short, default_value = "intentrail.toml", env = "INTENTRAIL_CONFIG")]
+    #[arg(
+        long,
+        short,
+        default_value = "intentrail.toml",
+        env = "INTENTRAIL_CONFIG"
+    )]
     pub config: PathBuf,
     /// Tenant id.
     #[arg(long)]
@@ -135,7 +145,12 @@ pub enum KeysCommand {
 #[derive(Args, Debug)]
 pub struct TenantArgs {
     /// The config file.
-    #[arg(long, short, default_value = "intentrail.toml", env = "INTENTRAIL_CONFIG")]
+    #[arg(
+        long,
+        short,
+        default_value = "intentrail.toml",
+        env = "INTENTRAIL_CONFIG"
+    )]
     pub config: PathBuf,
     /// Tenant id.
     #[arg(long)]
@@ -235,7 +250,10 @@ fn load_config(path: &Path) -> Result<Config, String> {
     Config::load(path).map_err(|e| e.to_string())
 }
 
-fn tenant_of<'a>(config: &'a Config, tenant: &str) -> Result<&'a crate::config::TenantConfig, String> {
+fn tenant_of<'a>(
+    config: &'a Config,
+    tenant: &str,
+) -> Result<&'a crate::config::TenantConfig, String> {
     config
         .tenants
         .iter()
@@ -244,6 +262,7 @@ fn tenant_of<'a>(config: &'a Config, tenant: &str) -> Result<&'a crate::config::
 }
 
 /// The config `init` and `demo` write.
+#[allow(clippy::too_many_arguments)]
 fn starter_config(
     tenant: &str,
     agent: &str,
@@ -321,7 +340,10 @@ max_sum = 1000000
 fn init(a: &InitArgs) -> Result<(), String> {
     let path = a.dir.join("intentrail.toml");
     if path.exists() && !a.force {
-        return Err(format!("{} exists; pass --force to overwrite", path.display()));
+        return Err(format!(
+            "{} exists; pass --force to overwrite",
+            path.display()
+        ));
     }
     std::fs::create_dir_all(&a.dir).map_err(|e| e.to_string())?;
     let kid = keystore::generate(&a.dir.join("keys").join(&a.tenant), now_ms())?;
@@ -337,10 +359,19 @@ fn init(a: &InitArgs) -> Result<(), String> {
         false,
         "127.0.0.1:8080",
     );
-    Config::from_toml(&text, &a.dir).map_err(|e| format!("internal: starter config invalid: {e}"))?;
+    Config::from_toml(&text, &a.dir)
+        .map_err(|e| format!("internal: starter config invalid: {e}"))?;
     std::fs::write(&path, text).map_err(|e| e.to_string())?;
-    say(&format!("wrote {} (tenant {:?}, signing key {kid})", path.display(), a.tenant));
-    say(&format!("agent {:?} key (shown once, stored only as a hash): {}", a.agent, agent_key.as_str()));
+    say(&format!(
+        "wrote {} (tenant {:?}, signing key {kid})",
+        path.display(),
+        a.tenant
+    ));
+    say(&format!(
+        "agent {:?} key (shown once, stored only as a hash): {}",
+        a.agent,
+        agent_key.as_str()
+    ));
     say(&format!("admin key (shown once): {}", admin_key.as_str()));
     Ok(())
 }
@@ -348,7 +379,9 @@ fn init(a: &InitArgs) -> Result<(), String> {
 async fn agents_create(a: &AgentArgs) -> Result<(), String> {
     let config = load_config(&a.config)?;
     tenant_of(&config, &a.tenant)?;
-    let ledger = ledger::open(&config.ledger).await.map_err(|e| e.to_string())?;
+    let ledger = ledger::open(&config.ledger)
+        .await
+        .map_err(|e| e.to_string())?;
     let key = generate_key(AGENT_KEY_PREFIX).map_err(|e| e.to_string())?;
     ledger
         .put_agent_key(&a.tenant, &a.agent, &hash_key(&key))
@@ -366,7 +399,9 @@ async fn agents_create(a: &AgentArgs) -> Result<(), String> {
 async fn agents_revoke(a: &AgentArgs) -> Result<(), String> {
     let config = load_config(&a.config)?;
     tenant_of(&config, &a.tenant)?;
-    let ledger = ledger::open(&config.ledger).await.map_err(|e| e.to_string())?;
+    let ledger = ledger::open(&config.ledger)
+        .await
+        .map_err(|e| e.to_string())?;
     ledger
         .revoke_agent(&a.tenant, &a.agent)
         .await
@@ -394,7 +429,9 @@ async fn receipts_export(a: &TenantArgs, out: Option<&Path>) -> Result<(), Strin
     let config = load_config(&a.config)?;
     let t = tenant_of(&config, &a.tenant)?;
     let keys = keystore::load(&t.keys_dir, now_ms(), 0)?;
-    let ledger = ledger::open(&config.ledger).await.map_err(|e| e.to_string())?;
+    let ledger = ledger::open(&config.ledger)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut all = Vec::new();
     let mut after = 0;
     loop {
@@ -470,7 +507,9 @@ struct DemoInfo {
 async fn demo(a: DemoArgs) -> Result<(), String> {
     let dir = match &a.dir {
         Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("intentrail-demo-{}", uuid::Uuid::now_v7().simple())),
+        None => {
+            std::env::temp_dir().join(format!("intentrail-demo-{}", uuid::Uuid::now_v7().simple()))
+        }
     };
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     say(&format!("demo: working directory {}", dir.display()));
@@ -522,7 +561,10 @@ async fn demo(a: DemoArgs) -> Result<(), String> {
     let serving = tokio::spawn(app::serve(rail, listener, shutdown_signal()));
 
     say(&format!("rail:        {}", info.rail_url));
-    say(&format!("demo API:    {}  (holds a secret the agent never sees)", info.downstream_url));
+    say(&format!(
+        "demo API:    {}  (holds a secret the agent never sees)",
+        info.downstream_url
+    ));
     say(&format!("tenant:      {}", info.tenant));
     say(&format!("agent id:    {}", info.agent));
     say(&format!("API key:     {}", info.api_key.expose()));
@@ -538,7 +580,10 @@ async fn demo(a: DemoArgs) -> Result<(), String> {
             "downstream_url": info.downstream_url,
             "config": config_path,
         });
-        keystore::write_private(p, &serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?)?;
+        keystore::write_private(
+            p,
+            &serde_json::to_vec_pretty(&doc).map_err(|e| e.to_string())?,
+        )?;
         say(&format!("env file:    {}", p.display()));
     }
     if !a.no_tour {
@@ -569,37 +614,60 @@ async fn tour(info: &DemoInfo) -> Result<(), String> {
         let what = body["code"]
             .as_str()
             .map(str::to_string)
-            .or_else(|| body["body"]["id"].as_str().map(|id| format!("downstream {} {id}", body["status"])))
+            .or_else(|| {
+                body["body"]["id"]
+                    .as_str()
+                    .map(|id| format!("downstream {} {id}", body["status"]))
+            })
             .unwrap_or_default();
         say(&format!("  {label:<46} → {status} {what}"));
     };
     say("\nTour: an agent holding only its IntentRail key");
     let refund = json!({"payment_id": "pay_123", "amount": 5000, "currency": "usd"});
-    let r = post("/v1/actions/money.refund", json!({"params": refund})).await.map_err(|e| e.to_string())?;
+    let r = post("/v1/actions/money.refund", json!({"params": refund}))
+        .await
+        .map_err(|e| e.to_string())?;
     let s = r.status().as_u16();
     let b: Value = r.json().await.map_err(|e| e.to_string())?;
     show("refund 50.00 USD (one round trip)", s, &b);
     let big = json!({"payment_id": "pay_123", "amount": 50000, "currency": "usd"});
-    let r = post("/v1/actions/money.refund", json!({"params": big})).await.map_err(|e| e.to_string())?;
+    let r = post("/v1/actions/money.refund", json!({"params": big}))
+        .await
+        .map_err(|e| e.to_string())?;
     let s = r.status().as_u16();
     let b: Value = r.json().await.map_err(|e| e.to_string())?;
     show("refund 500.00 USD (above the policy cap)", s, &b);
     let params = json!({"payment_id": "pay_456", "amount": 2500, "currency": "usd"});
-    let r = post("/v1/intents", json!({"action": "money.refund", "params": params})).await.map_err(|e| e.to_string())?;
+    let r = post(
+        "/v1/intents",
+        json!({"action": "money.refund", "params": params}),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let s = r.status().as_u16();
     let intent: Value = r.json().await.map_err(|e| e.to_string())?;
-    say(&format!("  {:<46} → {s} permit {}", "intent: refund 25.00 USD", intent["permit_id"].as_str().unwrap_or("?")));
+    say(&format!(
+        "  {:<46} → {s} permit {}",
+        "intent: refund 25.00 USD",
+        intent["permit_id"].as_str().unwrap_or("?")
+    ));
     let permit = intent["permit"].clone();
     let tampered = json!({"payment_id": "pay_456", "amount": 9999, "currency": "usd"});
-    let r = post("/v1/execute", json!({"permit": permit, "params": tampered})).await.map_err(|e| e.to_string())?;
+    let r = post("/v1/execute", json!({"permit": permit, "params": tampered}))
+        .await
+        .map_err(|e| e.to_string())?;
     let s = r.status().as_u16();
     let b: Value = r.json().await.map_err(|e| e.to_string())?;
     show("execute with the amount changed to 99.99", s, &b);
-    let r = post("/v1/execute", json!({"permit": permit, "params": params})).await.map_err(|e| e.to_string())?;
+    let r = post("/v1/execute", json!({"permit": permit, "params": params}))
+        .await
+        .map_err(|e| e.to_string())?;
     let s = r.status().as_u16();
     let b: Value = r.json().await.map_err(|e| e.to_string())?;
     show("execute the approved params", s, &b);
-    let r = post("/v1/execute", json!({"permit": permit, "params": params})).await.map_err(|e| e.to_string())?;
+    let r = post("/v1/execute", json!({"permit": permit, "params": params}))
+        .await
+        .map_err(|e| e.to_string())?;
     let s = r.status().as_u16();
     let b: Value = r.json().await.map_err(|e| e.to_string())?;
     show("execute the same permit again (replay)", s, &b);

@@ -126,9 +126,9 @@ pub struct ConfigError(pub String);
 fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.')
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
+        })
 }
 
 impl Config {
@@ -180,7 +180,9 @@ impl Config {
                 self.permit_lifetime_secs
             ));
         }
-        if self.max_body_bytes < 1024 || self.max_body_bytes > intentrail_core::json::MAX_INPUT_BYTES {
+        if self.max_body_bytes < 1024
+            || self.max_body_bytes > intentrail_core::json::MAX_INPUT_BYTES
+        {
             return err(format!(
                 "max_body_bytes must be 1024..={}",
                 intentrail_core::json::MAX_INPUT_BYTES
@@ -189,7 +191,10 @@ impl Config {
         let mut tenant_ids = HashSet::new();
         for t in &self.tenants {
             if !valid_id(&t.id) {
-                return err(format!("tenant id {:?} must match [a-z0-9._-]{{1,64}}", t.id));
+                return err(format!(
+                    "tenant id {:?} must match [a-z0-9._-]{{1,64}}",
+                    t.id
+                ));
             }
             if !tenant_ids.insert(&t.id) {
                 return err(format!("tenant {:?} is defined twice", t.id));
@@ -208,7 +213,10 @@ impl Config {
                     return Err(at(format!("agent {:?} is defined twice", a.id)));
                 }
                 if !a.key_hash.starts_with("sha256:") {
-                    return Err(at(format!("agent {:?}: key_hash must be a sha256: hash", a.id)));
+                    return Err(at(format!(
+                        "agent {:?}: key_hash must be a sha256: hash",
+                        a.id
+                    )));
                 }
             }
             let mut connectors = HashSet::new();
@@ -248,7 +256,11 @@ impl TenantConfig {
         match (&self.policies, &self.policies_path) {
             (Some(s), _) => Ok(s.clone()),
             (None, Some(p)) => std::fs::read_to_string(p).map_err(|e| {
-                ConfigError(format!("tenant {:?}: cannot read {}: {e}", self.id, p.display()))
+                ConfigError(format!(
+                    "tenant {:?}: cannot read {}: {e}",
+                    self.id,
+                    p.display()
+                ))
             }),
             (None, None) => Err(ConfigError(format!("tenant {:?}: no policies", self.id))),
         }

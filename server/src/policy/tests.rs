@@ -419,29 +419,6 @@ permit(principal, action == Action::"money.refund", resource);"#;
     assert_ne!(PolicyEngine::new("").expect("valid").hash(), a.hash());
 }
 
-/// Rough cost of one evaluation (debug build; run with `--ignored --nocapture`).
-#[test]
-#[ignore = "timing, not a check"]
-fn evaluate_cost() {
-    let e = engine();
-    let params =
-        json!({"payment_id": "pay_123", "amount": 5000, "currency": "usd", "reason": "duplicate"});
-    let input = PolicyInput {
-        tenant: "acme",
-        agent: "bot",
-        action: "money.refund",
-        resource: "stripe",
-        params: &params,
-    };
-    let n = 20_000;
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        assert_eq!(e.evaluate(&input), Decision::Allow);
-    }
-    let per = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
-    eprintln!("evaluate: {per:.2} µs/call");
-}
-
 #[test]
 fn engine_is_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
