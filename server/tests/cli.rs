@@ -259,3 +259,98 @@ async fn test_the_secret_never_reaches_the_agent_or_the_logs_of_the_binary() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_agents_created_and_revoked_by_the_cli_apply_to_a_running_rail() {
+    let rail = TestRail::start(Options::default()).await;
+    let config = rail.config_path.to_str().unwrap().to_string();
+    let (code, out, err) = run(&[
+        "agents",
+        "create",
+        "--config",
+        &config,
+        "--tenant",
+        "acme",
+        "--agent",
+        "night-bot",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let key = out
+        .split_whitespace()
+        .find(|w| w.starts_with("ir_"))
+        .unwrap()
+        .to_string();
+    let body = json!({"params": TestRail::refund(10)});
+    let mut status = 0;
+    for _ in 0..40 {
+        status = rail
+            .post_as(&key, "night-bot", "/v1/actions/money.refund", body.clone())
+            .await
+            .0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "the new agent can act within seconds");
+    let (code, _, err) = run(&[
+        "agents",
+        "revoke",
+        "--config",
+        &config,
+        "--tenant",
+        "acme",
+        "--agent",
+        "night-bot",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for _ in 0..40 {
+        status = rail
+            .post_as(&key, "night-bot", "/v1/actions/money.refund", body.clone())
+            .await
+            .0;
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 401, "a revoked key is refused");
+    // A config agent can be revoked too.
+    let (code, _, _) = run(&[
+        "agents", "revoke", "--config", &config, "--tenant", "acme", "--agent", "bot-2",
+    ]);
+    assert_eq!(code, 0);
+    for _ in 0..40 {
+        status = rail
+            .post_as(
+                &rail.api_key_2,
+                "bot-2",
+                "/v1/actions/money.refund",
+                body.clone(),
+            )
+            .await
+            .0;
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_keys_rotate_keeps_old_permits_verifiable() {
+    let rail = TestRail::start(Options::default()).await;
+    let config = rail.config_path.to_str().unwrap().to_string();
+    let (code, out, err) = run(&["keys", "rotate", "--config", &config, "--tenant", "acme"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("now signs with"), "{out}");
+    let keys = intentrail_server::keystore::load(
+        &rail.dir.path().join("keys/acme"),
+        intentrail_server::app::now_ms(),
+        65_000,
+    )
+    .unwrap();
+    assert_eq!(keys.published.len(), 2, "old and new key both published");
+    assert_eq!(keys.all.len(), 2);
+}
