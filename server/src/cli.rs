@@ -330,9 +330,9 @@ request = {{ method = "POST", path = "/v1/transfers" }}
 id = "refunds_per_hour"
 actions = ["money.refund"]
 window_secs = 3600
-max_count = 1000
+max_count = 10000000
 sum_param = "/amount"
-max_sum = 1000000
+max_sum = 1000000000000
 "#
     )
 }

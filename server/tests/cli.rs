@@ -247,7 +247,8 @@ async fn test_the_secret_never_reaches_the_agent_or_the_logs_of_the_binary() {
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     let logs = err_reader.join().unwrap() + &line + &rest;
     assert!(logs.len() > 100, "trace logging produced output");
-    let db = std::fs::read(dir.path().join("ledger.db")).unwrap_or_default();
+    let mut db = std::fs::read(dir.path().join("ledger.db")).unwrap();
+    db.extend(std::fs::read(dir.path().join("ledger.db-wal")).unwrap_or_default());
     for (name, hay) in [
         ("responses", agent_saw.as_bytes()),
         ("logs", logs.as_bytes()),
