@@ -95,9 +95,7 @@ impl pyo3_async_runtimes::generic::ContextExt for Rt {
     }
 
     fn get_task_locals() -> Option<TaskLocals> {
-        LOCALS
-            .try_with(|c| c.get().cloned())
-            .unwrap_or_default()
+        LOCALS.try_with(|c| c.get().cloned()).unwrap_or_default()
     }
 }
 
@@ -231,7 +229,12 @@ impl NativeRail {
         if slot.0 != pid {
             *slot = (
                 pid,
-                RailClient::new(&self.url, self.api_key.clone(), &self.agent_id, self.timeout)?,
+                RailClient::new(
+                    &self.url,
+                    self.api_key.clone(),
+                    &self.agent_id,
+                    self.timeout,
+                )?,
             );
         }
         Ok(slot.1.clone())
@@ -286,7 +289,13 @@ impl NativeRail {
     /// request is bounded by `timeout` seconds.
     #[new]
     #[pyo3(signature = (url, api_key, agent_id, timeout = 30.0))]
-    fn new(py: Python<'_>, url: &str, api_key: &str, agent_id: &str, timeout: f64) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        url: &str,
+        api_key: &str,
+        agent_id: &str,
+        timeout: f64,
+    ) -> PyResult<Self> {
         let timeout = Duration::try_from_secs_f64(timeout)
             .ok()
             .filter(|d| !d.is_zero())
@@ -322,7 +331,10 @@ impl NativeRail {
     }
 
     fn __repr__(&self) -> String {
-        format!("NativeRail(url={:?}, agent_id={:?})", self.url, self.agent_id)
+        format!(
+            "NativeRail(url={:?}, agent_id={:?})",
+            self.url, self.agent_id
+        )
     }
 
     /// `GET /v1/agent` as a dict.
@@ -423,7 +435,9 @@ impl NativeRail {
         self.awaitable(
             py,
             |c| async move {
-                let o = c.intent(&action, &params, idempotency_key.as_deref()).await?;
+                let o = c
+                    .intent(&action, &params, idempotency_key.as_deref())
+                    .await?;
                 Ok(outcome_value(&o))
             },
             unbind,
@@ -458,8 +472,7 @@ impl NativeRail {
         self.awaitable(
             py,
             |c| async move {
-                Ok(c
-                    .act(&action, &params, idempotency_key.as_deref())
+                Ok(c.act(&action, &params, idempotency_key.as_deref())
                     .await?
                     .to_value())
             },
