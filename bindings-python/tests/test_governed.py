@@ -376,3 +376,22 @@ def test_works_after_fork(demo: Any, rail: Rail) -> None:
     os.close(r)
     assert got == b"\x00" and os.WEXITSTATUS(status) == 0
     assert rail.act("money.refund", {"payment_id": pid(), "amount": 1, "currency": "usd"}).status == 200
+
+
+def test_async_methods_mirror_the_sync_ones(demo: Any, rail: Rail) -> None:
+    p = pid()
+    params = {"payment_id": p, "amount": 6, "currency": "usd"}
+
+    async def main() -> None:
+        permit = await rail.aintent("money.refund", params)
+        r = await rail.aexecute(permit, params)
+        assert r.status == 200
+        assert (await rail.areceipt(r.receipt["id"]))["id"] == r.receipt["id"]
+        assert "money.refund" in json.dumps(await rail.aactions())
+        with pytest.raises(PolicyDenied):
+            await rail.aact("money.refund", dict(params, amount=50_000))
+        with pytest.raises(PermitRejected):
+            await rail.aexecute(permit, params)
+
+    asyncio.run(main())
+    assert len(received(demo, p)) == 1
