@@ -18,7 +18,8 @@ def test_the_refund_agent_example_runs(demo: Any) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert "downstream status 200" in out.stdout
     assert "denied by refund_cap" in out.stdout
-    assert demo.api_key not in out.stdout + out.stderr
+    leaked = demo.api_key in out.stdout + out.stderr
+    assert not leaked, "the API key appears in the example's output"
     payment = out.stdout.split(" on ")[1].split(":")[0]
     assert any(payment in r["body"] for r in demo.requests())
 
