@@ -7,8 +7,11 @@
 //! - [`receipt`]: signed, hash-chained receipts and the chain verifier.
 //! - [`error`]: the one error vocabulary ([`ErrorKind`] = the API's stable codes).
 //!
-//! No I/O, no async, no clock: callers pass `now`.
+//! No I/O, no async, no clock: callers pass `now`. The one exception is [`client`] (cargo
+//! feature `client`, off by default): the async HTTP client of the rail the SDKs wrap.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod error;
 pub mod hash;
 pub mod jcs;

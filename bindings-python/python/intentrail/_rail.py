@@ -1,0 +1,273 @@
+"""The Pythonic layer over ``intentrail._native``: :class:`Rail`, :class:`Result`,
+:class:`Permit` and the core helpers. No rule lives here: canonicalization, hashing and
+verification are the Rust core's; this module converts types and errors only."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
+
+from . import _native
+from .exceptions import _from_native
+
+__all__ = [
+    "Rail",
+    "Result",
+    "Permit",
+    "canonicalize",
+    "canonicalize_json",
+    "payload_hash",
+    "verify_permit",
+    "verify_receipts",
+]
+
+JSONDoc = Union[str, bytes]
+
+
+def _dumps(obj: Any) -> str:
+    """JSON text of ``obj`` for the native side. Non-finite floats are refused here
+    (``invalid_json``); lone surrogates, out-of-range integers and duplicate keys (e.g.
+    ``{1: ..., "1": ...}``) are refused by the core's strict parser."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError as e:  # NaN / Infinity
+        raise _from_native("invalid_json", f"non_finite_number: {e}") from None
+
+
+def _params(params: Any) -> str:
+    if not isinstance(params, Mapping):
+        raise _from_native("invalid_request", "params must be a mapping (a JSON object)")
+    return _dumps(dict(params))
+
+
+def canonicalize(obj: Any) -> bytes:
+    """RFC 8785 canonical bytes of a JSON-compatible Python value (I-JSON enforced)."""
+    return _native.canonicalize(_dumps(obj))
+
+
+def canonicalize_json(doc: JSONDoc) -> bytes:
+    """RFC 8785 canonical bytes of JSON text, strictly parsed (duplicate keys, lone
+    surrogates, integers beyond 2**53-1 and the like are refused with ``invalid_json``)."""
+    return _native.canonicalize(doc)
+
+
+def payload_hash(obj: Any) -> str:
+    """``sha256:`` + base64url(SHA-256(JCS(obj))): the ``ph`` a permit binds."""
+    return _native.payload_hash(_dumps(obj))
+
+
+def _doc(x: Any) -> JSONDoc:
+    return x if isinstance(x, (str, bytes)) else _dumps(x)
+
+
+def verify_permit(
+    token: str,
+    jwks: Union[Mapping[str, Any], JSONDoc],
+    *,
+    audience: str,
+    issuer: str,
+    now: Optional[int] = None,
+) -> Dict[str, Any]:
+    """Verify a permit strictly (EdDSA, header, key, issuer, audience, time) and return its
+    claims; raises :class:`~intentrail.exceptions.PermitRejected` otherwise."""
+    when = int(time.time()) if now is None else int(now)
+    return _native.verify_permit(token, _doc(jwks), audience, issuer, when)
+
+
+def verify_receipts(
+    receipts: Union[Sequence[Mapping[str, Any]], JSONDoc],
+    jwks: Union[Mapping[str, Any], JSONDoc],
+) -> Dict[str, Any]:
+    """Verify a receipt chain from seq 1 (hashes, links, signatures); returns
+    ``{count, last_seq, last_hash}`` or raises
+    :class:`~intentrail.exceptions.ReceiptInvalid` naming the first bad seq."""
+    docs = receipts if isinstance(receipts, (str, bytes)) else _dumps(list(receipts))
+    return _native.verify_receipts(docs, _doc(jwks))
+
+
+@dataclass(frozen=True)
+class Permit:
+    """A permit the rail issued. ``claims`` were decoded, not verified, by :meth:`Rail.intent`:
+    :meth:`Rail.act` verifies them before executing."""
+
+    token: str
+    claims: Dict[str, Any]
+    permit_id: str
+    payload_hash: str
+    expires_at: int
+    receipt_id: Optional[str] = None
+
+    def __str__(self) -> str:
+        return self.token
+
+
+@dataclass(frozen=True)
+class Result:
+    """The answer of a governed execution: the downstream's own ``status``, ``headers`` and
+    ``body`` (parsed JSON when it was JSON), and the rail's signed ``receipt``."""
+
+    status: int
+    headers: Dict[str, str]
+    body: Any
+    receipt: Dict[str, Any]
+    permit_id: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the downstream answered 2xx."""
+        return 200 <= self.status < 300
+
+    @property
+    def receipt_id(self) -> Optional[str]:
+        """The execution receipt's id."""
+        rid = self.receipt.get("id")
+        return rid if isinstance(rid, str) else None
+
+
+def _result(d: Mapping[str, Any]) -> Result:
+    return Result(
+        status=int(d["status"]),
+        headers=dict(d.get("headers") or {}),
+        body=d.get("body"),
+        receipt=dict(d.get("receipt") or {}),
+        permit_id=d.get("permit_id"),
+    )
+
+
+def _permit(d: Mapping[str, Any]) -> Permit:
+    if d.get("status") == "approval_pending":
+        raise _from_native(
+            "approval_pending",
+            f"the action waits for approval {d.get('approval_id')}",
+            202,
+            d.get("receipt_id"),
+            (),
+            list(d.get("policy_ids") or ()),
+            dict(d),
+        )
+    return Permit(
+        token=d["permit"],
+        claims=dict(d["claims"]),
+        permit_id=d["permit_id"],
+        payload_hash=d["payload_hash"],
+        expires_at=int(d["expires_at"]),
+        receipt_id=d.get("receipt_id"),
+    )
+
+
+def _token(permit: Union[Permit, str]) -> str:
+    return permit.token if isinstance(permit, Permit) else permit
+
+
+class Rail:
+    """The client of one agent. Thread-safe; share one per process.
+
+    Sync methods release the GIL while they wait on the network or verify signatures; the
+    ``a``-prefixed methods are awaitables for asyncio (resolved on the SDK's own runtime, not
+    in a thread per call).
+    """
+
+    def __init__(self, url: str, api_key: str, agent_id: str, *, timeout: float = 30.0) -> None:
+        self._native = _native.NativeRail(url, api_key, agent_id, float(timeout))
+
+    @classmethod
+    def from_env(cls, *, timeout: Optional[float] = None) -> "Rail":
+        """A client from ``INTENTRAIL_URL``, ``INTENTRAIL_API_KEY``, ``INTENTRAIL_AGENT_ID``
+        (and ``INTENTRAIL_TIMEOUT``, seconds, if set)."""
+        missing = [n for n in ("INTENTRAIL_URL", "INTENTRAIL_API_KEY", "INTENTRAIL_AGENT_ID")
+                   if not os.environ.get(n)]
+        if missing:
+            raise _from_native("invalid_request", "missing environment variables: " + ", ".join(missing))
+        if timeout is None:
+            raw = os.environ.get("INTENTRAIL_TIMEOUT")
+            try:
+                timeout = float(raw) if raw else 30.0
+            except ValueError:
+                raise _from_native("invalid_request", "INTENTRAIL_TIMEOUT must be a number of seconds") from None
+        return cls(os.environ["INTENTRAIL_URL"], os.environ["INTENTRAIL_API_KEY"],
+                   os.environ["INTENTRAIL_AGENT_ID"], timeout=timeout)
+
+    @property
+    def url(self) -> str:
+        """The rail URL."""
+        return self._native.url
+
+    @property
+    def agent_id(self) -> str:
+        """The agent id."""
+        return self._native.agent_id
+
+    @property
+    def timeout(self) -> float:
+        """The per-request timeout, in seconds."""
+        return self._native.timeout
+
+    def __repr__(self) -> str:
+        return f"Rail(url={self.url!r}, agent_id={self.agent_id!r})"
+
+    # -- sync ------------------------------------------------------------------------------
+
+    def agent(self) -> Dict[str, Any]:
+        """``GET /v1/agent``: ``{agent_id, tenant, issuer, audience, jwks_url}``."""
+        return self._native.agent()
+
+    def jwks(self) -> Dict[str, Any]:
+        """The tenant's JWKS (cached; reloaded when a permit names an unknown key)."""
+        return self._native.jwks()
+
+    def intent(self, action: str, params: Mapping[str, Any], *,
+               idempotency_key: Optional[str] = None) -> Permit:
+        """``POST /v1/intents``: a permit for ``action`` with ``params`` (not executed).
+        Raises :class:`~intentrail.exceptions.ApprovalPending` when a human must approve."""
+        return _permit(self._native.intent(action, _params(params), idempotency_key))
+
+    def execute(self, permit: Union[Permit, str], params: Mapping[str, Any]) -> Result:
+        """``POST /v1/execute``: run a permit with exactly these params."""
+        return _result(self._native.execute(_token(permit), _params(params)))
+
+    def act(self, action: str, params: Mapping[str, Any], *,
+            idempotency_key: Optional[str] = None) -> Result:
+        """The governed path: intent, then local verification of the permit (signature,
+        issuer, audience, time, action, agent, and that ``ph`` is the hash of these params),
+        then execute. A permit that fails a check is refused before anything runs."""
+        return _result(self._native.act(action, _params(params), idempotency_key))
+
+    def actions(self) -> Any:
+        """``GET /v1/actions``: the catalog with each action's JSON Schema."""
+        return self._native.actions()
+
+    def receipt(self, receipt_id: str) -> Dict[str, Any]:
+        """``GET /v1/receipts/{id}``."""
+        return self._native.receipt(receipt_id)
+
+    def receipts(self, after: int = 0, limit: Optional[int] = None) -> Dict[str, Any]:
+        """``GET /v1/receipts?after=``: ``{receipts, next_after}``."""
+        return self._native.receipts(after, limit)
+
+    # -- async -----------------------------------------------------------------------------
+
+    async def aintent(self, action: str, params: Mapping[str, Any], *,
+                      idempotency_key: Optional[str] = None) -> Permit:
+        """Awaitable :meth:`intent`."""
+        return _permit(await self._native.intent_async(action, _params(params), idempotency_key))
+
+    async def aexecute(self, permit: Union[Permit, str], params: Mapping[str, Any]) -> Result:
+        """Awaitable :meth:`execute`."""
+        return _result(await self._native.execute_async(_token(permit), _params(params)))
+
+    async def aact(self, action: str, params: Mapping[str, Any], *,
+                   idempotency_key: Optional[str] = None) -> Result:
+        """Awaitable :meth:`act`."""
+        return _result(await self._native.act_async(action, _params(params), idempotency_key))
+
+    async def aactions(self) -> Any:
+        """Awaitable :meth:`actions`."""
+        return await self._native.actions_async()
+
+    async def areceipt(self, receipt_id: str) -> Dict[str, Any]:
+        """Awaitable :meth:`receipt`."""
+        return await self._native.receipt_async(receipt_id)
+
