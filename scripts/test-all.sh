@@ -18,6 +18,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (workspace)"
 cargo test --workspace
 
+step "Python SDK: pip install ./bindings-python into a fresh venv, pytest against the real binary"
+INTENTRAIL_BIN="$PWD/target/debug/intentrail" bindings-python/run-tests.sh
+
 step "fuzz targets build (core/fuzz; running them is for local use)"
 cargo check --manifest-path core/fuzz/Cargo.toml --target-dir target/fuzz --quiet
 
