@@ -196,6 +196,71 @@ pub trait Ledger: Send + Sync + 'static {
 
     /// Every stored agent key / revocation row.
     async fn agent_keys(&self) -> Result<Vec<AgentKeyRow>, LedgerError>;
+
+    // ---- composite operations: the hot path in as few commits as possible -----------------
+    //
+    // Each has a default made of the primitive calls above (correct, but several commits); a
+    // backend should override it with ONE transaction (SQLite does). Their crash semantics are
+    // the primitives' semantics.
+
+    /// Issue a permit: apply `adds` all-or-nothing (as [`Ledger::limit_try_add`]); if every
+    /// limit had room, record the permit and append its decision receipt. When a limit has no
+    /// room nothing is applied and the limit is named.
+    async fn issue_permit(
+        &self,
+        adds: &[LimitAdd],
+        permit: &PermitRecord,
+        draft: Receipt,
+        key: Arc<SigningKey>,
+    ) -> Result<IssueOutcome, LedgerError> {
+        if !adds.is_empty() {
+            if let LimitOutcome::Exceeded { limit_id } = self.limit_try_add(adds).await? {
+                return Ok(IssueOutcome::LimitExceeded { limit_id });
+            }
+        }
+        self.record_permit(permit).await?;
+        Ok(IssueOutcome::Issued(self.append_receipt(draft, key).await?))
+    }
+
+    /// `Issued → Forwarding` for a caller that is ready to send (request built, credential
+    /// fetched): exactly one concurrent caller gets `Consumed`, and it is recorded as
+    /// forwarding before it is acknowledged.
+    async fn consume_for_forward(
+        &self,
+        tenant: &str,
+        jti: &str,
+    ) -> Result<ConsumeOutcome, LedgerError> {
+        let out = self.consume_permit(tenant, jti).await?;
+        if matches!(out, ConsumeOutcome::Consumed(_)) {
+            self.mark_forwarding(tenant, jti).await?;
+        }
+        Ok(out)
+    }
+
+    /// Finish a permit with its outcome and append its execution receipt.
+    async fn finish_with_receipt(
+        &self,
+        tenant: &str,
+        jti: &str,
+        outcome: Outcome,
+        draft: Receipt,
+        key: Arc<SigningKey>,
+    ) -> Result<Receipt, LedgerError> {
+        self.finish_permit(tenant, jti, outcome).await?;
+        self.append_receipt(draft, key).await
+    }
+}
+
+/// What [`Ledger::issue_permit`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IssueOutcome {
+    /// The permit is recorded; this is its sealed decision receipt.
+    Issued(Receipt),
+    /// This limit had no room; nothing was applied.
+    LimitExceeded {
+        /// The id of the first limit without room.
+        limit_id: String,
+    },
 }
 
 /// Open the ledger named by `url`:

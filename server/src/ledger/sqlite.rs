@@ -36,7 +36,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, Semaphore};
 
-use super::{AgentKeyRow, Ledger, LedgerError, Receipt, SigningKey, GENESIS_PREV};
+use super::{AgentKeyRow, IssueOutcome, Ledger, LedgerError, Receipt, SigningKey, GENESIS_PREV};
 use crate::model::{
     ConsumeOutcome, IdempotencyBegin, LimitAdd, LimitOutcome, Outcome, PermitRecord, PermitState,
 };
@@ -549,71 +549,222 @@ fn transition_err(
 // ---------------------------------------------------------------------------------------------
 // The trait
 
+// ---------------------------------------------------------------------------------------------
+// Operations inside the writer's transaction (composable: one job may run several)
+
+fn record_permit_tx(c: &Connection, p: &PermitRecord) -> Result<(), LedgerError> {
+    c.execute(
+        "INSERT INTO permits (tenant, jti, agent, action, payload_hash, expires_at_ms,
+                                      idempotency_key, state, issued_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued', ?8)",
+        params![
+            p.tenant,
+            p.jti,
+            p.agent,
+            p.action,
+            p.payload_hash,
+            p.expires_at_ms,
+            p.idempotency_key,
+            now_ms()
+        ],
+    )
+    .map_err(|e| {
+        if is_constraint(&e) {
+            LedgerError::Internal(format!(
+                "permit {:?} of tenant {:?} is already recorded",
+                p.jti, p.tenant
+            ))
+        } else {
+            db_err("record a permit", e)
+        }
+    })?;
+    Ok(())
+}
+
+/// `issued → to` (`consumed`, or `forwarding` for a caller ready to send) in ONE conditional
+/// update; exactly one concurrent caller wins.
+fn consume_tx(
+    c: &Connection,
+    tenant: &str,
+    jti: &str,
+    to: &str,
+) -> Result<ConsumeOutcome, LedgerError> {
+    let won = c
+        .query_row(
+            "UPDATE permits SET state = ?4, consumed_at_ms = ?3,
+                            forwarding_at_ms = CASE WHEN ?4 = 'forwarding' THEN ?3 END
+                     WHERE tenant = ?1 AND jti = ?2 AND state = 'issued'
+                     RETURNING agent, action, payload_hash, expires_at_ms, idempotency_key",
+            params![tenant, jti, now_ms(), to],
+            |r| {
+                Ok(PermitRecord {
+                    jti: jti.to_owned(),
+                    tenant: tenant.to_owned(),
+                    agent: r.get(0)?,
+                    action: r.get(1)?,
+                    payload_hash: r.get(2)?,
+                    expires_at_ms: r.get(3)?,
+                    idempotency_key: r.get(4)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| db_err("consume a permit", e))?;
+    Ok(match won {
+        Some(rec) => ConsumeOutcome::Consumed(rec),
+        None if permit_state(c, tenant, jti)?.is_some() => ConsumeOutcome::AlreadyUsed,
+        None => ConsumeOutcome::NotFound,
+    })
+}
+
+fn finish_tx(c: &Connection, tenant: &str, jti: &str, outcome: Outcome) -> Result<(), LedgerError> {
+    let n = c
+        .execute(
+            "UPDATE permits SET state = 'done', outcome = ?3, done_at_ms = ?4
+                     WHERE tenant = ?1 AND jti = ?2 AND state IN ('consumed', 'forwarding')",
+            params![tenant, jti, outcome_str(outcome), now_ms()],
+        )
+        .map_err(|e| db_err("finish a permit", e))?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(transition_err(c, tenant, jti, "done")?)
+    }
+}
+
+fn limit_try_add_tx(c: &Connection, adds: &[LimitAdd]) -> Result<LimitOutcome, LedgerError> {
+    type WindowKey = (String, String, String, i64);
+    // Running totals per window, so two adds of one call on one window both count.
+    let mut totals: HashMap<WindowKey, (u64, f64)> = HashMap::new();
+    let mut order: Vec<WindowKey> = Vec::new();
+    for add in adds {
+        let key = (
+            add.tenant.clone(),
+            add.agent.clone(),
+            add.limit_id.clone(),
+            add.window_start_ms,
+        );
+        let (count, sum) = match totals.get(&key) {
+            Some(v) => *v,
+            None => {
+                let stored: Option<(i64, f64)> = c
+                    .query_row(
+                        "SELECT req_count, amount_sum FROM limit_windows
+                                 WHERE tenant = ?1 AND agent = ?2 AND limit_id = ?3
+                                   AND window_start_ms = ?4",
+                        params![key.0, key.1, key.2, key.3],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(|e| db_err("read a limit window", e))?;
+                order.push(key.clone());
+                match stored {
+                    Some((n, s)) => (to_u64(n, "limit count")?, s),
+                    None => (0, 0.0),
+                }
+            }
+        };
+        let new_count = count.saturating_add(1);
+        let new_sum = sum + add.amount;
+        let count_ok = add.max_count.is_none_or(|m| new_count <= m);
+        // Written so that a NaN amount or sum has no room.
+        let sum_ok = add.max_sum.is_none_or(|m| new_sum <= m);
+        if !(count_ok && sum_ok) {
+            return Ok(LimitOutcome::Exceeded {
+                limit_id: add.limit_id.clone(),
+            });
+        }
+        totals.insert(key, (new_count, new_sum));
+    }
+    for key in &order {
+        let Some((count, sum)) = totals.get(key) else {
+            continue;
+        };
+        c.execute(
+            "INSERT INTO limit_windows (tenant, agent, limit_id, window_start_ms,
+                                                req_count, amount_sum)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (tenant, agent, limit_id, window_start_ms)
+                     DO UPDATE SET req_count = excluded.req_count,
+                                   amount_sum = excluded.amount_sum",
+            params![
+                key.0,
+                key.1,
+                key.2,
+                key.3,
+                to_i64(*count, "limit count")?,
+                sum
+            ],
+        )
+        .map_err(|e| db_err("update a limit window", e))?;
+        c.execute(
+            "DELETE FROM limit_windows
+                     WHERE tenant = ?1 AND agent = ?2 AND limit_id = ?3 AND window_start_ms < ?4",
+            params![key.0, key.1, key.2, key.3],
+        )
+        .map_err(|e| db_err("prune old limit windows", e))?;
+    }
+    Ok(LimitOutcome::Allowed)
+}
+
+fn append_receipt_tx(
+    c: &Connection,
+    mut draft: Receipt,
+    key: &SigningKey,
+) -> Result<Receipt, LedgerError> {
+    let head: Option<(i64, String)> = c
+        .query_row(
+            "SELECT seq, hash FROM receipts WHERE tenant = ?1
+                     ORDER BY seq DESC LIMIT 1",
+            params![draft.tenant],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(|e| db_err("read the chain head", e))?;
+    let (last, prev) = head.unwrap_or_else(|| (0, GENESIS_PREV.to_owned()));
+    let seq = to_u64(last, "receipt seq")?
+        .checked_add(1)
+        .ok_or_else(|| LedgerError::Internal("receipt seq overflow".into()))?;
+    draft.seq = seq;
+    draft.prev = prev;
+    draft
+        .seal(&key)
+        .map_err(|e| LedgerError::Internal(format!("cannot seal a receipt: {e}")))?;
+    let body = serde_json::to_string(&draft)
+        .map_err(|e| LedgerError::Internal(format!("cannot serialize a receipt: {e}")))?;
+    c.execute(
+        "INSERT INTO receipts (tenant, seq, id, hash, body, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            draft.tenant,
+            to_i64(seq, "receipt seq")?,
+            draft.id,
+            draft.hash,
+            body,
+            now_ms()
+        ],
+    )
+    .map_err(|e| {
+        if is_constraint(&e) {
+            LedgerError::Internal(format!("receipt id {:?} is already stored", draft.id))
+        } else {
+            db_err("store a receipt", e)
+        }
+    })?;
+    Ok(draft)
+}
+
 #[async_trait]
 impl Ledger for SqliteLedger {
     async fn record_permit(&self, p: &PermitRecord) -> Result<(), LedgerError> {
         let p = p.clone();
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO permits (tenant, jti, agent, action, payload_hash, expires_at_ms,
-                                      idempotency_key, state, issued_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued', ?8)",
-                params![
-                    p.tenant,
-                    p.jti,
-                    p.agent,
-                    p.action,
-                    p.payload_hash,
-                    p.expires_at_ms,
-                    p.idempotency_key,
-                    now_ms()
-                ],
-            )
-            .map_err(|e| {
-                if is_constraint(&e) {
-                    LedgerError::Internal(format!(
-                        "permit {:?} of tenant {:?} is already recorded",
-                        p.jti, p.tenant
-                    ))
-                } else {
-                    db_err("record a permit", e)
-                }
-            })?;
-            Ok(())
-        })
-        .await
+        self.write(move |c| record_permit_tx(c, &p)).await
     }
 
     async fn consume_permit(&self, tenant: &str, jti: &str) -> Result<ConsumeOutcome, LedgerError> {
         let (tenant, jti) = (tenant.to_owned(), jti.to_owned());
-        self.write(move |c| {
-            let won = c
-                .query_row(
-                    "UPDATE permits SET state = 'consumed', consumed_at_ms = ?3
-                     WHERE tenant = ?1 AND jti = ?2 AND state = 'issued'
-                     RETURNING agent, action, payload_hash, expires_at_ms, idempotency_key",
-                    params![tenant, jti, now_ms()],
-                    |r| {
-                        Ok(PermitRecord {
-                            jti: jti.clone(),
-                            tenant: tenant.clone(),
-                            agent: r.get(0)?,
-                            action: r.get(1)?,
-                            payload_hash: r.get(2)?,
-                            expires_at_ms: r.get(3)?,
-                            idempotency_key: r.get(4)?,
-                        })
-                    },
-                )
-                .optional()
-                .map_err(|e| db_err("consume a permit", e))?;
-            Ok(match won {
-                Some(rec) => ConsumeOutcome::Consumed(rec),
-                None if permit_state(c, &tenant, &jti)?.is_some() => ConsumeOutcome::AlreadyUsed,
-                None => ConsumeOutcome::NotFound,
-            })
-        })
-        .await
+        self.write(move |c| consume_tx(c, &tenant, &jti, "consumed"))
+            .await
     }
 
     async fn mark_forwarding(&self, tenant: &str, jti: &str) -> Result<(), LedgerError> {
@@ -642,21 +793,8 @@ impl Ledger for SqliteLedger {
         outcome: Outcome,
     ) -> Result<(), LedgerError> {
         let (tenant, jti) = (tenant.to_owned(), jti.to_owned());
-        self.write(move |c| {
-            let n = c
-                .execute(
-                    "UPDATE permits SET state = 'done', outcome = ?3, done_at_ms = ?4
-                     WHERE tenant = ?1 AND jti = ?2 AND state IN ('consumed', 'forwarding')",
-                    params![tenant, jti, outcome_str(outcome), now_ms()],
-                )
-                .map_err(|e| db_err("finish a permit", e))?;
-            if n == 1 {
-                Ok(())
-            } else {
-                Err(transition_err(c, &tenant, &jti, "done")?)
-            }
-        })
-        .await
+        self.write(move |c| finish_tx(c, &tenant, &jti, outcome))
+            .await
     }
 
     async fn unfinished_permits(&self) -> Result<Vec<(PermitRecord, PermitState)>, LedgerError> {
@@ -813,81 +951,7 @@ impl Ledger for SqliteLedger {
             return Ok(LimitOutcome::Allowed);
         }
         let adds = adds.to_vec();
-        self.write(move |c| {
-            type WindowKey = (String, String, String, i64);
-            // Running totals per window, so two adds of one call on one window both count.
-            let mut totals: HashMap<WindowKey, (u64, f64)> = HashMap::new();
-            let mut order: Vec<WindowKey> = Vec::new();
-            for add in &adds {
-                let key = (
-                    add.tenant.clone(),
-                    add.agent.clone(),
-                    add.limit_id.clone(),
-                    add.window_start_ms,
-                );
-                let (count, sum) = match totals.get(&key) {
-                    Some(v) => *v,
-                    None => {
-                        let stored: Option<(i64, f64)> = c
-                            .query_row(
-                                "SELECT req_count, amount_sum FROM limit_windows
-                                 WHERE tenant = ?1 AND agent = ?2 AND limit_id = ?3
-                                   AND window_start_ms = ?4",
-                                params![key.0, key.1, key.2, key.3],
-                                |r| Ok((r.get(0)?, r.get(1)?)),
-                            )
-                            .optional()
-                            .map_err(|e| db_err("read a limit window", e))?;
-                        order.push(key.clone());
-                        match stored {
-                            Some((n, s)) => (to_u64(n, "limit count")?, s),
-                            None => (0, 0.0),
-                        }
-                    }
-                };
-                let new_count = count.saturating_add(1);
-                let new_sum = sum + add.amount;
-                let count_ok = add.max_count.is_none_or(|m| new_count <= m);
-                // Written so that a NaN amount or sum has no room.
-                let sum_ok = add.max_sum.is_none_or(|m| new_sum <= m);
-                if !(count_ok && sum_ok) {
-                    return Ok(LimitOutcome::Exceeded {
-                        limit_id: add.limit_id.clone(),
-                    });
-                }
-                totals.insert(key, (new_count, new_sum));
-            }
-            for key in &order {
-                let Some((count, sum)) = totals.get(key) else {
-                    continue;
-                };
-                c.execute(
-                    "INSERT INTO limit_windows (tenant, agent, limit_id, window_start_ms,
-                                                req_count, amount_sum)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (tenant, agent, limit_id, window_start_ms)
-                     DO UPDATE SET req_count = excluded.req_count,
-                                   amount_sum = excluded.amount_sum",
-                    params![
-                        key.0,
-                        key.1,
-                        key.2,
-                        key.3,
-                        to_i64(*count, "limit count")?,
-                        sum
-                    ],
-                )
-                .map_err(|e| db_err("update a limit window", e))?;
-                c.execute(
-                    "DELETE FROM limit_windows
-                     WHERE tenant = ?1 AND agent = ?2 AND limit_id = ?3 AND window_start_ms < ?4",
-                    params![key.0, key.1, key.2, key.3],
-                )
-                .map_err(|e| db_err("prune old limit windows", e))?;
-            }
-            Ok(LimitOutcome::Allowed)
-        })
-        .await
+        self.write(move |c| limit_try_add_tx(c, &adds)).await
     }
 
     async fn append_receipt(
@@ -895,50 +959,7 @@ impl Ledger for SqliteLedger {
         draft: Receipt,
         key: Arc<SigningKey>,
     ) -> Result<Receipt, LedgerError> {
-        let mut draft = draft;
-        self.write(move |c| {
-            let head: Option<(i64, String)> = c
-                .query_row(
-                    "SELECT seq, hash FROM receipts WHERE tenant = ?1
-                     ORDER BY seq DESC LIMIT 1",
-                    params![draft.tenant],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(|e| db_err("read the chain head", e))?;
-            let (last, prev) = head.unwrap_or_else(|| (0, GENESIS_PREV.to_owned()));
-            let seq = to_u64(last, "receipt seq")?
-                .checked_add(1)
-                .ok_or_else(|| LedgerError::Internal("receipt seq overflow".into()))?;
-            draft.seq = seq;
-            draft.prev = prev;
-            draft
-                .seal(&key)
-                .map_err(|e| LedgerError::Internal(format!("cannot seal a receipt: {e}")))?;
-            let body = serde_json::to_string(&draft)
-                .map_err(|e| LedgerError::Internal(format!("cannot serialize a receipt: {e}")))?;
-            c.execute(
-                "INSERT INTO receipts (tenant, seq, id, hash, body, created_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    draft.tenant,
-                    to_i64(seq, "receipt seq")?,
-                    draft.id,
-                    draft.hash,
-                    body,
-                    now_ms()
-                ],
-            )
-            .map_err(|e| {
-                if is_constraint(&e) {
-                    LedgerError::Internal(format!("receipt id {:?} is already stored", draft.id))
-                } else {
-                    db_err("store a receipt", e)
-                }
-            })?;
-            Ok(draft)
-        })
-        .await
+        self.write(move |c| append_receipt_tx(c, draft, &key)).await
     }
 
     async fn receipt(
@@ -1070,6 +1091,50 @@ impl Ledger for SqliteLedger {
         })
         .await
     }
+
+    async fn issue_permit(
+        &self,
+        adds: &[LimitAdd],
+        permit: &PermitRecord,
+        draft: Receipt,
+        key: Arc<SigningKey>,
+    ) -> Result<IssueOutcome, LedgerError> {
+        let (adds, permit) = (adds.to_vec(), permit.clone());
+        self.write(move |c| {
+            if let LimitOutcome::Exceeded { limit_id } = limit_try_add_tx(c, &adds)? {
+                return Ok(IssueOutcome::LimitExceeded { limit_id });
+            }
+            record_permit_tx(c, &permit)?;
+            Ok(IssueOutcome::Issued(append_receipt_tx(c, draft, &key)?))
+        })
+        .await
+    }
+
+    async fn consume_for_forward(
+        &self,
+        tenant: &str,
+        jti: &str,
+    ) -> Result<ConsumeOutcome, LedgerError> {
+        let (tenant, jti) = (tenant.to_owned(), jti.to_owned());
+        self.write(move |c| consume_tx(c, &tenant, &jti, "forwarding"))
+            .await
+    }
+
+    async fn finish_with_receipt(
+        &self,
+        tenant: &str,
+        jti: &str,
+        outcome: Outcome,
+        draft: Receipt,
+        key: Arc<SigningKey>,
+    ) -> Result<Receipt, LedgerError> {
+        let (tenant, jti) = (tenant.to_owned(), jti.to_owned());
+        self.write(move |c| {
+            finish_tx(c, &tenant, &jti, outcome)?;
+            append_receipt_tx(c, draft, &key)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -1139,6 +1204,12 @@ mod tests {
     async fn receipt_chain_has_no_gaps_or_forks() {
         let (_d, p) = fresh();
         suite::receipt_chain_has_no_gaps_or_forks(|| open_at(&p)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn composite_operations_keep_the_semantics() {
+        let (_d, path) = fresh();
+        suite::composite_operations_keep_the_semantics(open_at(&path).await).await;
     }
 
     #[tokio::test]

@@ -556,3 +556,90 @@ pub(crate) async fn agent_keys_put_and_revoke(l: Arc<dyn Ledger>) {
     let rows = mine(l.agent_keys().await.expect("list"));
     assert_eq!(rows[0], ("bot".into(), Some("sha256:k3".into()), false));
 }
+
+/// The composite hot-path operations keep the primitives' semantics: `issue_permit` is
+/// all-or-nothing with its limits, `consume_for_forward` has exactly one winner and leaves the
+/// permit `Forwarding` (so a crash then means `unknown`), `finish_with_receipt` finishes and
+/// receipts together.
+pub(crate) async fn composite_operations_keep_the_semantics(l: Arc<dyn Ledger>) {
+    use super::IssueOutcome;
+    let t = tenant();
+    let key = test_key();
+    // A count limit of 2: two issues pass (each recording its permit and receipt), the third
+    // records nothing.
+    let mut issued = Vec::new();
+    for i in 0..3 {
+        let p = permit(&t, &format!("jti-c{i}"));
+        let out = l
+            .issue_permit(
+                &[add(&t, "two", 0, Some(2), None)],
+                &p,
+                draft(&t, &format!("r-c{i}")),
+                key.clone(),
+            )
+            .await
+            .expect("issue");
+        match out {
+            IssueOutcome::Issued(r) => {
+                assert_eq!(r.permit_id, None);
+                issued.push((p, r));
+            }
+            IssueOutcome::LimitExceeded { limit_id } => {
+                assert_eq!((i, limit_id.as_str()), (2, "two"));
+                assert_eq!(
+                    l.consume_permit(&t, &p.jti).await.expect("consume"),
+                    ConsumeOutcome::NotFound
+                );
+            }
+        }
+    }
+    assert_eq!(issued.len(), 2);
+    assert_eq!(issued[1].1.seq, issued[0].1.seq + 1, "receipts chained");
+    assert_eq!(
+        l.receipts_after(&t, 0, 10).await.expect("receipts").len(),
+        2
+    );
+
+    // 30 concurrent consume_for_forward of one permit: exactly one winner, now Forwarding.
+    let jti = issued[0].0.jti.clone();
+    let tasks: Vec<_> = (0..30)
+        .map(|_| {
+            let (l, t, j) = (Arc::clone(&l), t.clone(), jti.clone());
+            tokio::spawn(async move { l.consume_for_forward(&t, &j).await })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.expect("join").expect("consume") {
+            ConsumeOutcome::Consumed(_) => won += 1,
+            ConsumeOutcome::AlreadyUsed => {}
+            ConsumeOutcome::NotFound => panic!("not found"),
+        }
+    }
+    assert_eq!(won, 1);
+    let unfinished = l.unfinished_permits().await.expect("unfinished");
+    assert!(unfinished
+        .iter()
+        .any(|(p, s)| p.tenant == t && p.jti == jti && *s == PermitState::Forwarding));
+
+    let r = l
+        .finish_with_receipt(&t, &jti, Outcome::Success, draft(&t, "r-done"), key.clone())
+        .await
+        .expect("finish");
+    assert_eq!(r.seq, 3);
+    assert!(!l
+        .unfinished_permits()
+        .await
+        .expect("unfinished")
+        .iter()
+        .any(|(p, _)| p.tenant == t));
+    // Finishing twice is refused and appends nothing.
+    assert!(l
+        .finish_with_receipt(&t, &jti, Outcome::Success, draft(&t, "r-again"), key)
+        .await
+        .is_err());
+    assert_eq!(
+        l.receipts_after(&t, 0, 10).await.expect("receipts").len(),
+        3
+    );
+}

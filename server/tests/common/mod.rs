@@ -134,7 +134,7 @@ impl Default for Options {
         Options {
             base_url: None,
             refund_path: "/v1/refunds".into(),
-            timeout_ms: 800,
+            timeout_ms: 5000,
             acme_extra: String::new(),
             credential: None,
         }
@@ -219,7 +219,7 @@ credential = "{credential}"
 auth = {{ type = "bearer" }}
 allow_private = true
 timeout_ms = {timeout}
-connect_timeout_ms = 300
+connect_timeout_ms = {connect}
 [[tenants.actions]]
 name = "money.refund"
 connector = "payments"
@@ -253,6 +253,7 @@ request = {{ method = "POST", path = "/v1/refunds" }}
         hg = hash_key(&kg),
         extra = o.acme_extra,
         timeout = o.timeout_ms,
+        connect = o.timeout_ms.min(2000),
         refund_path = o.refund_path,
     );
     let path = dir.join("intentrail.toml");
