@@ -323,6 +323,12 @@ impl AzureDouble {
     pub fn violations(&self) -> Vec<String> {
         self.state.lock().unwrap().violations.clone()
     }
+
+    /// Every access token issued so far (the canary scans for them too).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.tokens.iter().map(|(t, _, _)| t.clone()).collect()
+    }
 }
 
 fn az_error(status: StatusCode, code: &str) -> Response {
@@ -552,6 +558,12 @@ impl VaultDouble {
 
     pub fn violations(&self) -> Vec<String> {
         self.state.lock().unwrap().violations.clone()
+    }
+
+    /// Every client token issued by AppRole so far.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.tokens.iter().map(|(t, _, _)| t.clone()).collect()
     }
 }
 
