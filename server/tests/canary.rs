@@ -96,16 +96,22 @@ impl RailProcess {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn intentrail serve");
+        let mut child = cmd.spawn().expect("spawn intentrail serve");
+        let mut url = None;
         for _ in 0..200 {
             let out = std::fs::read_to_string(dir.join("stdout.log")).unwrap_or_default();
             if let Some(rest) = out.split("listening on ").nth(1) {
-                let url = rest.lines().next().unwrap_or_default().trim().to_owned();
-                return RailProcess { child, url };
+                url = Some(rest.lines().next().unwrap_or_default().trim().to_owned());
+                break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("the rail did not start within 10 s");
+        let Some(url) = url else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the rail did not start within 10 s");
+        };
+        RailProcess { child, url }
     }
 
     /// SIGTERM, then wait (bounded), then SIGKILL.
