@@ -158,6 +158,7 @@ impl Rail {
                 },
             );
         }
+        let credentials = Credentials::from_config(&config.providers)?;
         let rail = Arc::new(Rail {
             keys: RwLock::new(Arc::new(config_keys.clone())),
             config_keys,
@@ -166,7 +167,7 @@ impl Rail {
             ledger,
             catalog,
             forwarder: Forwarder::new(),
-            credentials: Credentials::new(),
+            credentials,
             metrics: Metrics::default(),
         });
         rail.refresh_keys().await;
@@ -451,6 +452,32 @@ impl Rail {
         })
     }
 
+    /// The connector's credential and its `extra_credentials`, fetched concurrently now (or
+    /// from the cache within the connector's `cache_ttl_ms`). Any failure fails the whole.
+    async fn fetch_credentials(
+        &self,
+        connector: &ConnectorConfig,
+    ) -> Result<(Option<Secret>, Vec<Secret>), crate::credentials::CredentialError> {
+        let ttl = Duration::from_millis(connector.cache_ttl_ms);
+        let main = async {
+            match &connector.credential {
+                None => Ok(None),
+                Some(reference) => self
+                    .credentials
+                    .fetch_cached(reference, ttl)
+                    .await
+                    .map(Some),
+            }
+        };
+        let extra = futures_util::future::try_join_all(
+            connector
+                .extra_credentials
+                .iter()
+                .map(|x| self.credentials.fetch_cached(&x.credential, ttl)),
+        );
+        futures_util::future::try_join(main, extra).await
+    }
+
     /// Consume → credential → forward → receipt. The permit has been verified (or was just
     /// issued by this process) and its hash matches `params`.
     async fn execute_permit(
@@ -510,17 +537,14 @@ impl Rail {
             }
         };
         let started = Instant::now();
-        let secret: Option<Secret> = match &connector.credential {
-            None => None,
-            Some(reference) => match self.credentials.fetch(reference).await {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    let err = AppError::from(intentrail_core::Error::from(e));
-                    return Err(self
-                        .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, err)
-                        .await);
-                }
-            },
+        let (secret, extra) = match self.fetch_credentials(connector).await {
+            Ok(s) => s,
+            Err(e) => {
+                let err = AppError::from(intentrail_core::Error::from(e));
+                return Err(self
+                    .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, err)
+                    .await);
+            }
         };
         self.metrics.stage("credential", started.elapsed());
         if let Err(e) = self.ledger.mark_forwarding(&t.id, &claims.jti).await {
@@ -532,7 +556,7 @@ impl Rail {
         let started = Instant::now();
         let sent = self
             .forwarder
-            .send(connector, outbound, secret.as_ref())
+            .send_with_extra(connector, outbound, secret.as_ref(), &extra)
             .await;
         self.metrics.stage("forward", started.elapsed());
         let mut resp = match sent {
@@ -543,10 +567,10 @@ impl Rail {
                 return Err(self.finish_failed(t, r, &claims.jti, outcome, err).await);
             }
         };
-        if let Some(s) = &secret {
-            redact::redact(&mut resp, &[s]);
-        }
-        drop(secret);
+        let all: Vec<&Secret> = secret.iter().chain(&extra).collect();
+        redact::redact(&mut resp, &all);
+        drop(all);
+        drop((secret, extra));
         let outcome = if resp.status >= 500 {
             Outcome::DownstreamError
         } else {

@@ -1,10 +1,20 @@
 //! Credential providers: downstream secrets are fetched at forward time, by reference.
 //!
-//! Guarantees: a value only ever lives in a [`Secret`]; nothing is cached; every fetch is
-//! bounded by a timeout; errors name the reference (`env:STRIPE_KEY is not set`), never a value.
+//! Guarantees: a value only ever lives in a [`Secret`]; nothing is cached unless the caller
+//! asks for a TTL ([`Credentials::fetch_cached`]); every fetch is bounded by its provider's
+//! timeout; errors name the reference (`env:STRIPE_KEY is not set`), never a value.
+//!
+//! Schemes: `env:`, `file:`, `aws-sm:` ([`aws`]), `azure-kv:` ([`azure`]), `vault:` ([`vault`]).
 
+pub mod aws;
+pub mod azure;
+pub mod cache;
 mod env;
 mod file;
+pub mod http;
+pub mod sigv4;
+pub mod token;
+pub mod vault;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -92,11 +102,12 @@ impl From<CredentialError> for Error {
     }
 }
 
-/// The registry of providers by scheme, with a per-fetch timeout.
+/// The registry of providers by scheme, each with a per-fetch timeout, and the optional cache.
 #[derive(Clone)]
 pub struct Credentials {
-    providers: BTreeMap<String, Arc<dyn CredentialProvider>>,
+    providers: BTreeMap<String, (Arc<dyn CredentialProvider>, Option<Duration>)>,
     timeout: Duration,
+    cache: Arc<cache::SecretCache>,
 }
 
 impl Credentials {
@@ -105,15 +116,53 @@ impl Credentials {
         let mut c = Credentials {
             providers: BTreeMap::new(),
             timeout: DEFAULT_FETCH_TIMEOUT,
+            cache: Arc::default(),
         };
         c.register("env", Arc::new(EnvProvider));
         c.register("file", Arc::new(FileProvider::default()));
         c
     }
 
-    /// Register (or replace) the provider for `scheme` (`aws-sm`, `azure-kv`, `vault`…).
+    /// The registry the config describes: `env`, `file`, `aws-sm`, `azure-kv` and `vault`,
+    /// each bounded by its own `timeout_ms` or `[providers] timeout_ms`. Store endpoints and
+    /// ids missing from both config and environment are reported when a reference needs them.
+    pub fn from_config(cfg: &crate::config::ProvidersConfig) -> Result<Self, String> {
+        cfg.validate()?;
+        let default = Duration::from_millis(cfg.timeout_ms);
+        let bound = |t: Option<u64>| t.map_or(default, Duration::from_millis);
+        let mut c = Credentials::new().with_timeout(default);
+        let t = bound(cfg.aws.timeout_ms);
+        c.register_with_timeout(
+            "aws-sm",
+            Arc::new(aws::AwsSecretsManager::new(&cfg.aws, t)?),
+            t,
+        );
+        let t = bound(cfg.azure.timeout_ms);
+        c.register_with_timeout(
+            "azure-kv",
+            Arc::new(azure::AzureKeyVault::new(&cfg.azure, t)?),
+            t,
+        );
+        let t = bound(cfg.vault.timeout_ms);
+        c.register_with_timeout("vault", Arc::new(vault::VaultKv::new(&cfg.vault, t)?), t);
+        Ok(c)
+    }
+
+    /// Register (or replace) the provider for `scheme` (`aws-sm`, `azure-kv`, `vault`…),
+    /// bounded by the registry's default timeout.
     pub fn register(&mut self, scheme: &str, provider: Arc<dyn CredentialProvider>) {
-        self.providers.insert(scheme.to_owned(), provider);
+        self.providers.insert(scheme.to_owned(), (provider, None));
+    }
+
+    /// Register (or replace) the provider for `scheme` with its own fetch timeout.
+    pub fn register_with_timeout(
+        &mut self,
+        scheme: &str,
+        provider: Arc<dyn CredentialProvider>,
+        timeout: Duration,
+    ) {
+        self.providers
+            .insert(scheme.to_owned(), (provider, Some(timeout)));
     }
 
     /// Set the per-fetch timeout (builder style).
@@ -136,19 +185,38 @@ impl Credentials {
     /// No caching: every call asks the store.
     pub async fn fetch(&self, reference: &str) -> Result<Secret, CredentialError> {
         let (scheme, rest) = split_reference(reference)?;
-        let provider =
+        let (provider, timeout) =
             self.providers
                 .get(scheme)
                 .ok_or_else(|| CredentialError::UnknownScheme {
                     scheme: scheme.to_owned(),
                 })?;
-        match tokio::time::timeout(self.timeout, provider.fetch(rest)).await {
+        let timeout = timeout.unwrap_or(self.timeout);
+        match tokio::time::timeout(timeout, provider.fetch(rest)).await {
             Ok(r) => r,
             Err(_) => Err(CredentialError::Timeout {
                 reference: reference.to_owned(),
-                timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             }),
         }
+    }
+
+    /// Like [`Credentials::fetch`], but a value fetched less than `ttl` ago is reused
+    /// (`ttl` zero: always fetch). Failures are never cached.
+    pub async fn fetch_cached(
+        &self,
+        reference: &str,
+        ttl: Duration,
+    ) -> Result<Secret, CredentialError> {
+        if ttl.is_zero() {
+            return self.fetch(reference).await;
+        }
+        if let Some(s) = self.cache.get(reference, ttl) {
+            return Ok(s);
+        }
+        let s = self.fetch(reference).await?;
+        self.cache.put(reference, &s);
+        Ok(s)
     }
 }
 
@@ -163,6 +231,7 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("schemes", &self.providers.keys().collect::<Vec<_>>())
             .field("timeout", &self.timeout)
+            .field("cache", &self.cache)
             .finish()
     }
 }

@@ -90,8 +90,29 @@ impl Forwarder {
         req: Outbound,
         credential: Option<&Secret>,
     ) -> Result<DownstreamResponse, ForwardError> {
+        self.send_with_extra(connector, req, credential, &[]).await
+    }
+
+    /// [`Forwarder::send`] for a connector with `extra_credentials`: `extra[i]` is the value of
+    /// `connector.extra_credentials[i]` (one each, in order), injected as a sensitive header.
+    /// Every credential given is redacted from the response and from error details.
+    pub async fn send_with_extra(
+        &self,
+        connector: &ConnectorConfig,
+        req: Outbound,
+        credential: Option<&Secret>,
+        extra: &[Secret],
+    ) -> Result<DownstreamResponse, ForwardError> {
         let not_sent = |detail: String| ForwardError::NotSent { detail };
         validate_connector(connector).map_err(not_sent)?;
+        if extra.len() != connector.extra_credentials.len() {
+            return Err(not_sent(format!(
+                "connector {}: {} extra credentials configured, {} given",
+                connector.name,
+                connector.extra_credentials.len(),
+                extra.len()
+            )));
+        }
         let name = &connector.name;
         match (&connector.auth, credential) {
             (AuthStyle::None, Some(_)) => {
@@ -156,12 +177,18 @@ impl Forwarder {
         if let Some(secret) = credential {
             inject(&connector.auth, secret, &mut headers, &mut send_url).map_err(not_sent)?;
         }
+        for (x, secret) in connector.extra_credentials.iter().zip(extra) {
+            let header = AuthStyle::Header {
+                name: x.header.clone(),
+            };
+            inject(&header, secret, &mut headers, &mut send_url).map_err(not_sent)?;
+        }
 
         let client = self.client(connector.allow_private, connector.connect_timeout_ms)?;
         let total = Duration::from_millis(connector.timeout_ms);
         let start = Instant::now();
         let deadline = start + total;
-        let secrets: Vec<&Secret> = credential.into_iter().collect();
+        let secrets: Vec<&Secret> = credential.into_iter().chain(extra).collect();
         let scrub = |s: String| redact::redact_str(&s, &secrets);
         let mut attempt = 0u32;
         let resp = loop {

@@ -46,7 +46,28 @@ pub struct ConnectorConfig {
     /// `None` when the downstream does not support one.
     #[serde(default = "default_idempotency_header")]
     pub idempotency_header: Option<String>,
+    /// Further secret-sourced headers, each fetched at forward time like `credential`
+    /// (e.g. an application key beside the API key). Every one is redacted from responses.
+    #[serde(default)]
+    pub extra_credentials: Vec<ExtraCredential>,
+    /// Reuse a fetched credential for this many ms (default 0: fetch at every forward). For
+    /// tenants who choose latency over freshness; a rotated secret is seen after at most this.
+    #[serde(default)]
+    pub cache_ttl_ms: u64,
 }
+
+/// A secret-sourced header: `{ header = "DD-APPLICATION-KEY", credential = "vault:…" }`.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraCredential {
+    /// The header carrying the secret (not reserved, not the auth or idempotency header).
+    pub header: String,
+    /// Credential reference, as for `credential`.
+    pub credential: String,
+}
+
+/// Largest accepted `cache_ttl_ms` (1 hour).
+pub const MAX_CACHE_TTL_MS: u64 = 3_600_000;
 
 fn default_connect_timeout_ms() -> u64 {
     2000
@@ -347,6 +368,42 @@ pub fn validate_connector(c: &ConnectorConfig) -> Result<(), String> {
                 "connector {n}: idempotency header {h:?} is reserved"
             ));
         }
+    }
+    validate_extra_credentials(c)?;
+    if c.cache_ttl_ms > MAX_CACHE_TTL_MS {
+        return Err(format!(
+            "connector {n}: cache_ttl_ms must be at most {MAX_CACHE_TTL_MS}"
+        ));
+    }
+    Ok(())
+}
+
+/// `extra_credentials`: valid, unreserved, distinct headers that collide with nothing the
+/// rail sets, each with a well-formed reference.
+fn validate_extra_credentials(c: &ConnectorConfig) -> Result<(), String> {
+    let n = &c.name;
+    let mut taken: Vec<String> = Vec::new();
+    match &c.auth {
+        AuthStyle::Bearer | AuthStyle::Basic { .. } => taken.push("authorization".into()),
+        AuthStyle::Header { name } => taken.push(name.to_ascii_lowercase()),
+        AuthStyle::None | AuthStyle::Query { .. } => {}
+    }
+    if let Some(h) = &c.idempotency_header {
+        taken.push(h.to_ascii_lowercase());
+    }
+    for x in &c.extra_credentials {
+        check_header_name(&x.header)
+            .map_err(|e| format!("connector {n}: extra credential header {e}"))?;
+        let lower = x.header.to_ascii_lowercase();
+        if lower == "authorization" || taken.contains(&lower) {
+            return Err(format!(
+                "connector {n}: extra credential header {:?} is already used",
+                x.header
+            ));
+        }
+        taken.push(lower);
+        crate::credentials::split_reference(&x.credential)
+            .map_err(|e| format!("connector {n}: {e}"))?;
     }
     Ok(())
 }

@@ -149,6 +149,8 @@ fn connector(base_url: &str, auth: AuthStyle, credential: Option<&str>) -> Conne
         timeout_ms: 3000,
         allow_private: true,
         idempotency_header: Some("Idempotency-Key".into()),
+        extra_credentials: vec![],
+        cache_ttl_ms: 0,
     }
 }
 

@@ -1,0 +1,414 @@
+//! The canary: a unique secret in every credential provider (env, file, AWS Secrets Manager via
+//! moto, Azure Key Vault double, Vault double), all injected into one connector; allowed,
+//! denied, tampered, replayed, timed-out, erroring, echoing and idempotently replayed calls
+//! driven through the REAL `intentrail serve` binary at `RUST_LOG=trace`; then every byte the
+//! rail produced — its stdout/stderr, every response to the agent, the receipts, /metrics and
+//! the ledger database files (db, -wal, -shm) — is scanned for every canary and every store
+//! credential, raw and base64 / base64url / URL-encoded / JSON-escaped: zero hits.
+//!
+//! The downstream is checked to have received every canary, so the scan cannot pass vacuously.
+//! Without moto the AWS canary is left out (and the run fails when `CI=true`).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod credentials_support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use credentials_support::{
+    downstream, random_hex, write_config, AzureDouble, Moto, Setup, VaultDouble,
+};
+use serde_json::{json, Value};
+
+/// A canary with characters that every encoding changes (`+`, `/`, `=`).
+fn canary(provider: &str) -> String {
+    format!("cnry+{provider}/{}=z", random_hex(12))
+}
+
+/// Every form of `s` the scan looks for.
+fn forms(s: &str) -> Vec<Vec<u8>> {
+    let raw = s.as_bytes();
+    let mut out: Vec<Vec<u8>> = vec![raw.to_vec()];
+    out.push(
+        serde_json::to_string(s)
+            .unwrap()
+            .trim_matches('"')
+            .as_bytes()
+            .to_vec(),
+    );
+    let pct: String = raw
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    out.push(pct.to_lowercase().into_bytes());
+    out.push(pct.into_bytes());
+    out.push(
+        form_urlencoded::byte_serialize(raw)
+            .collect::<String>()
+            .into_bytes(),
+    );
+    for e in [&STANDARD, &URL_SAFE, &STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+        out.push(e.encode(raw).into_bytes());
+    }
+    // Inside longer base64 (e.g. base64("Bearer " + secret)): whole 3-byte groups from each
+    // of the three alignments.
+    for e in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+        for skip in 0..3 {
+            let rest = &raw[skip..];
+            let whole = rest.len() / 3 * 3;
+            out.push(e.encode(&rest[..whole]).into_bytes());
+        }
+    }
+    out
+}
+
+fn count_hits(hay: &[u8], needles: &[Vec<u8>]) -> usize {
+    needles
+        .iter()
+        .map(|n| hay.windows(n.len()).filter(|w| w == &n.as_slice()).count())
+        .sum()
+}
+
+struct RailProcess {
+    child: Child,
+    url: String,
+}
+
+impl RailProcess {
+    fn start(config: &Path, dir: &Path, env: &[(String, String)]) -> RailProcess {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_intentrail"));
+        cmd.args(["serve", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "trace")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join("stdout.log")).unwrap())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn intentrail serve");
+        let mut url = None;
+        for _ in 0..200 {
+            let out = std::fs::read_to_string(dir.join("stdout.log")).unwrap_or_default();
+            if let Some(rest) = out.split("listening on ").nth(1) {
+                url = Some(rest.lines().next().unwrap_or_default().trim().to_owned());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let Some(url) = url else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the rail did not start within 10 s");
+        };
+        RailProcess { child, url }
+    }
+
+    /// SIGTERM, then wait (bounded), then SIGKILL.
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Everything the agent received, as bytes: status line, headers and body of each answer.
+#[derive(Default)]
+struct Transcript(Vec<u8>);
+
+impl Transcript {
+    async fn record(&mut self, r: reqwest::Response) -> (u16, Value) {
+        let status = r.status().as_u16();
+        self.0
+            .extend_from_slice(format!("HTTP {status}\n").as_bytes());
+        for (k, v) in r.headers() {
+            self.0.extend_from_slice(k.as_str().as_bytes());
+            self.0.extend_from_slice(b": ");
+            self.0.extend_from_slice(v.as_bytes());
+            self.0.push(b'\n');
+        }
+        let body = r.bytes().await.unwrap();
+        self.0.extend_from_slice(&body);
+        self.0.push(b'\n');
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_escapes_the_rail() {
+    let work = tempfile::tempdir().unwrap();
+    let secrets_dir = tempfile::tempdir().unwrap();
+    let (down_addr, seen) = downstream().await;
+
+    // Canaries, one per provider, and the stores' own credentials.
+    let c_env = canary("env");
+    let c_file = canary("file");
+    let c_aws = canary("aws");
+    let c_azure = canary("azure");
+    let c_vault = canary("vault");
+    let az_client_secret = format!("azcs+{}/x=", random_hex(12));
+    let aws_secret_key = format!("awssk+{}/x=", random_hex(12));
+    let vault_secret_id = format!("vsid-{}", random_hex(12));
+    let vault_role_id = format!("vrole-{}", random_hex(8));
+
+    let file_path = secrets_dir.path().join("payments-file-key");
+    std::fs::write(&file_path, format!("{c_file}\n")).unwrap();
+
+    let az = AzureDouble::start(&az_client_secret, 3600).await;
+    az.set_secret("kv-canary", "api-key", &c_azure);
+    let vault = VaultDouble::start(Some("team-canary")).await;
+    vault.approle(&vault_role_id, &vault_secret_id, 3600);
+    vault.put("secret/payments/canary", json!({ "api_key": c_vault }));
+    let moto = Moto::start().await;
+    if let Some(m) = &moto {
+        m.create_secret("payments/canary", &json!({ "api_key": c_aws }).to_string())
+            .await;
+    }
+
+    let mut extras = vec![
+        (
+            "X-File-Key".to_string(),
+            format!("file:{}", file_path.display()),
+        ),
+        (
+            "X-Azure-Key".to_string(),
+            "azure-kv:kv-canary/api-key".to_string(),
+        ),
+        (
+            "X-Vault-Key".to_string(),
+            "vault:secret/payments/canary#api_key".to_string(),
+        ),
+    ];
+    let mut providers = format!(
+        "{}[providers.vault]\naddress = \"{}\"\nnamespace = \"team-canary\"\nauth = \"approle\"\nrole_id = \"env:IR_CANARY_ROLE_ID\"\nsecret_id = \"env:IR_CANARY_SECRET_ID\"\n",
+        az.providers_toml(),
+        vault.address()
+    );
+    if let Some(m) = &moto {
+        extras.push(("X-Aws-Key".into(), "aws-sm:payments/canary#api_key".into()));
+        providers.push_str(&m.providers_toml());
+    }
+    let setup = Setup {
+        credential: "env:IR_CANARY_ENV_KEY".into(),
+        extras,
+        providers,
+        ..Setup::default()
+    };
+    let keys = write_config(work.path(), "127.0.0.1:0", down_addr, &setup);
+    let rail_env = vec![
+        ("IR_CANARY_ENV_KEY".to_string(), c_env.clone()),
+        ("AZURE_CLIENT_SECRET".into(), az_client_secret.clone()),
+        ("IR_CANARY_ROLE_ID".into(), vault_role_id.clone()),
+        ("IR_CANARY_SECRET_ID".into(), vault_secret_id.clone()),
+        ("AWS_ACCESS_KEY_ID".into(), "AKIDCANARY".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), aws_secret_key.clone()),
+    ];
+    let rail = RailProcess::start(&keys.config_path, work.path(), &rail_env);
+    let url = rail.url.clone();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let agent = |rb: reqwest::RequestBuilder| {
+        rb.bearer_auth(&keys.api_key)
+            .header("IntentRail-Agent", "bot-1")
+    };
+    let params = |route: &str, amount: u64| json!({"payment_id": route, "amount": amount, "currency": "usd"});
+    let mut t = Transcript::default();
+    let mut statuses = Vec::new();
+
+    // allowed
+    let r = agent(client.post(format!("{url}/v1/actions/money.refund")))
+        .json(&json!({"params": params("pay_1", 500)}))
+        .send()
+        .await
+        .unwrap();
+    statuses.push(("allowed", t.record(r).await.0, 200));
+    // denied by policy
+    let r = agent(client.post(format!("{url}/v1/actions/money.refund")))
+        .json(&json!({"params": params("pay_1", 20_000)}))
+        .send()
+        .await
+        .unwrap();
+    statuses.push(("denied", t.record(r).await.0, 403));
+    // tampered: permit for one payload, execute with another
+    let r = agent(client.post(format!("{url}/v1/intents")))
+        .json(&json!({"action": "money.refund", "params": params("pay_1", 100)}))
+        .send()
+        .await
+        .unwrap();
+    let (_, intent) = t.record(r).await;
+    let permit = intent["permit"].as_str().unwrap_or_default().to_owned();
+    let r = agent(client.post(format!("{url}/v1/execute")))
+        .json(&json!({"permit": permit, "params": params("pay_1", 9_000)}))
+        .send()
+        .await
+        .unwrap();
+    statuses.push(("tampered", t.record(r).await.0, 403));
+    // replayed: the same permit twice
+    let r = agent(client.post(format!("{url}/v1/intents")))
+        .json(&json!({"action": "money.refund", "params": params("echo", 100)}))
+        .send()
+        .await
+        .unwrap();
+    let (_, intent) = t.record(r).await;
+    let permit = intent["permit"].as_str().unwrap_or_default().to_owned();
+    for expected in [200, 409] {
+        let r = agent(client.post(format!("{url}/v1/execute")))
+            .json(&json!({"permit": permit, "params": params("echo", 100)}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(("replayed", t.record(r).await.0, expected));
+    }
+    // timed out, erroring (a 500 that echoes every secret), echoing
+    for (route, expected) in [("slow", 504), ("fail", 502), ("echo", 200)] {
+        let r = agent(client.post(format!("{url}/v1/actions/money.refund")))
+            .json(&json!({"params": params(route, 700)}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push((route, t.record(r).await.0, expected));
+    }
+    // echoing under an idempotency key, twice: the second answer is replayed from the ledger
+    for _ in 0..2 {
+        let r = agent(client.post(format!("{url}/v1/actions/money.refund")))
+            .json(&json!({"params": params("echo", 800), "idempotency_key": "canary-idem-1"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(("idempotent echo", t.record(r).await.0, 200));
+    }
+    // what an operator reads: receipts (admin), metrics, the catalog
+    let r = client
+        .get(format!("{url}/v1/receipts?after=0&limit=1000"))
+        .bearer_auth(&keys.admin_key)
+        .send()
+        .await
+        .unwrap();
+    let (s, receipts) = t.record(r).await;
+    statuses.push(("receipts", s, 200));
+    let r = client.get(format!("{url}/metrics")).send().await.unwrap();
+    statuses.push(("metrics", t.record(r).await.0, 200));
+    let r = agent(client.get(format!("{url}/v1/actions")))
+        .send()
+        .await
+        .unwrap();
+    statuses.push(("catalog", t.record(r).await.0, 200));
+
+    // Capture the ledger while the rail runs (WAL not yet checkpointed), then stop it.
+    let mut ledger_bytes = Vec::new();
+    let read_ledger = |out: &mut Vec<u8>| {
+        for e in std::fs::read_dir(work.path()).unwrap().flatten() {
+            if e.file_name().to_string_lossy().starts_with("ledger.db") {
+                out.extend(std::fs::read(e.path()).unwrap_or_default());
+            }
+        }
+    };
+    read_ledger(&mut ledger_bytes);
+    rail.stop();
+    read_ledger(&mut ledger_bytes);
+    let logs = [
+        std::fs::read(work.path().join("stdout.log")).unwrap(),
+        std::fs::read(work.path().join("stderr.log")).unwrap(),
+    ]
+    .concat();
+
+    for (what, got, want) in &statuses {
+        assert_eq!(got, want, "{what}");
+    }
+    assert!(
+        receipts["receipts"]
+            .as_array()
+            .is_some_and(|r| r.len() >= 8),
+        "receipts were written"
+    );
+    assert!(logs.len() > 10_000, "trace logging is on");
+    assert!(!ledger_bytes.is_empty(), "the ledger was read");
+
+    // Not vacuous: the downstream received every canary on every forwarded call.
+    let mut canaries = vec![
+        ("env", c_env.clone(), "authorization"),
+        ("file", c_file.clone(), "x-file-key"),
+        ("azure", c_azure.clone(), "x-azure-key"),
+        ("vault", c_vault.clone(), "x-vault-key"),
+    ];
+    if moto.is_some() {
+        canaries.push(("aws", c_aws.clone(), "x-aws-key"));
+    }
+    let forwarded = seen.count();
+    assert_eq!(
+        forwarded, 6,
+        "allowed, replayed once, slow, fail, echo, idempotent echo"
+    );
+    for (name, value, header) in &canaries {
+        let delivered = (0..forwarded)
+            .filter(|&i| {
+                seen.header(i, header)
+                    .is_some_and(|h| h.trim_start_matches("Bearer ") == value)
+            })
+            .count();
+        assert_eq!(
+            delivered, forwarded,
+            "{name} canary not delivered downstream"
+        );
+    }
+
+    // The scan. Store credentials and every token the doubles issued count as secrets too.
+    let mut secrets: Vec<(String, String)> = canaries
+        .iter()
+        .map(|(n, v, _)| (format!("canary {n}"), v.clone()))
+        .collect();
+    secrets.push(("azure client secret".into(), az_client_secret));
+    secrets.push(("aws secret access key".into(), aws_secret_key));
+    secrets.push(("vault secret id".into(), vault_secret_id));
+    for (i, tok) in az.issued_tokens().into_iter().enumerate() {
+        secrets.push((format!("azure access token {i}"), tok));
+    }
+    for (i, tok) in vault.issued_tokens().into_iter().enumerate() {
+        secrets.push((format!("vault client token {i}"), tok));
+    }
+    assert!(az.token_requests() >= 1 && vault.logins() >= 1);
+    let sources: [(&str, &[u8]); 3] = [
+        ("responses to the agent, receipts, metrics", &t.0),
+        ("rail stdout/stderr at RUST_LOG=trace", &logs),
+        ("ledger database files", &ledger_bytes),
+    ];
+    let mut hits = Vec::new();
+    for (what, secret) in &secrets {
+        let needles = forms(secret);
+        for (source, bytes) in &sources {
+            let n = count_hits(bytes, &needles);
+            if n > 0 {
+                hits.push(format!("{what} found {n}x in {source}"));
+            }
+        }
+    }
+    // The agent's own process never had them either.
+    let own_env: String = std::env::vars()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    for (what, secret) in &secrets {
+        if count_hits(own_env.as_bytes(), &forms(secret)) > 0 {
+            hits.push(format!("{what} found in the agent's environment"));
+        }
+    }
+    assert!(hits.is_empty(), "secrets escaped: {hits:?}");
+    assert_eq!(az.violations(), Vec::<String>::new());
+    assert_eq!(vault.violations(), Vec::<String>::new());
+}
