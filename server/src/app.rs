@@ -18,6 +18,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::BodyExt as _;
 use ed25519_dalek::VerifyingKey;
 use intentrail_core::hash::{payload_hash, sha256_tagged};
 use intentrail_core::keys::{Jwks, SigningKey};
@@ -32,9 +33,9 @@ use crate::catalog::Catalog;
 use crate::config::{ActionBinding, Config};
 use crate::credentials::Credentials;
 use crate::forward::{mapping, redact, ConnectorConfig, Forwarder};
-use crate::ledger::Ledger;
+use crate::ledger::{IssueOutcome, Ledger};
 use crate::metrics::Metrics;
-use crate::model::{ConsumeOutcome, IdempotencyBegin, LimitOutcome, Outcome, PermitRecord};
+use crate::model::{ConsumeOutcome, IdempotencyBegin, Outcome, PermitRecord};
 use crate::policy::{limits, Decision, PolicyEngine, PolicyInput};
 use crate::problem::AppError;
 use crate::secret::Secret;
@@ -42,6 +43,9 @@ use crate::secret::Secret;
 /// Leeway the verifier allows on `exp`/`nbf` (seconds); a retired key stays published for the
 /// permit lifetime plus this.
 const LEEWAY_MS: i64 = 5_000;
+
+/// Oversized bodies up to this size are read and discarded before the 413 answer.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 
 /// One tenant, ready to serve.
 pub struct Tenant {
@@ -390,25 +394,6 @@ impl Rail {
                 return Err(self.refuse(t, r, err).await);
             }
         };
-        if !adds.is_empty() {
-            let started = Instant::now();
-            let outcome = self
-                .ledger
-                .limit_try_add(&adds)
-                .await
-                .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
-            self.metrics.stage("policy", started.elapsed());
-            if let LimitOutcome::Exceeded { limit_id } = outcome {
-                r.decision = Some("deny".into());
-                r.reason = Some(limit_id.clone());
-                let err = AppError::new(
-                    ErrorKind::RateLimited,
-                    format!("limit {limit_id:?} reached"),
-                )
-                .with("limit_id", json!(limit_id));
-                return Err(self.refuse(t, r, err).await);
-            }
-        }
         let started = Instant::now();
         let iat = now / 1000;
         let lifetime = i64::try_from(self.config.permit_lifetime_secs).unwrap_or(60);
@@ -429,22 +414,40 @@ impl Rail {
         };
         let token = permit::issue(&claims, &t.signer).map_err(AppError::from)?;
         self.metrics.stage("permit", started.elapsed());
-        self.ledger
-            .record_permit(&PermitRecord {
-                jti: claims.jti.clone(),
-                tenant: t.id.clone(),
-                agent: p.agent.clone(),
-                action: action.to_string(),
-                payload_hash: ph,
-                expires_at_ms: claims.exp * 1000,
-                idempotency_key: claims.idk.clone(),
-            })
+        let permit = PermitRecord {
+            jti: claims.jti.clone(),
+            tenant: t.id.clone(),
+            agent: p.agent.clone(),
+            action: action.to_string(),
+            payload_hash: ph,
+            expires_at_ms: claims.exp * 1000,
+            idempotency_key: claims.idk.clone(),
+        };
+        let mut allowed = r.clone();
+        allowed.decision = Some("allow".into());
+        allowed.permit_id = Some(claims.jti.clone());
+        // Limits, the permit row and its receipt: one transaction.
+        let started = Instant::now();
+        let issued = self
+            .ledger
+            .issue_permit(&adds, &permit, allowed, t.signer.clone())
             .await
             .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
-        r.decision = Some("allow".into());
-        r.permit_id = Some(claims.jti.clone());
+        self.metrics.stage("receipt", started.elapsed());
+        let r = match issued {
+            IssueOutcome::Issued(r) => r,
+            IssueOutcome::LimitExceeded { limit_id } => {
+                r.decision = Some("deny".into());
+                r.reason = Some(limit_id.clone());
+                let err = AppError::new(
+                    ErrorKind::RateLimited,
+                    format!("limit {limit_id:?} reached"),
+                )
+                .with("limit_id", json!(limit_id));
+                return Err(self.refuse(t, r, err).await);
+            }
+        };
         self.metrics.decision("allow");
-        let r = self.append(t, r).await?;
         Ok(Decided::Issued {
             token,
             claims: Box::new(claims),
@@ -501,9 +504,27 @@ impl Rail {
         let Some(connector) = t.connectors.get(&binding.connector) else {
             return Err(AppError::internal("binding to a missing connector"));
         };
+        // Build the request and fetch the credentials first: nothing is consumed until the rail
+        // is ready to send, so a credential outage leaves the permit usable (it is still
+        // single-use: only a consume that wins forwards).
+        let outbound = match mapping::build(&binding.request, params, Some(claims.jti.clone())) {
+            Ok(o) => o,
+            Err(e) => return Err(self.refuse(t, r, AppError::internal(e)).await),
+        };
+        let started = Instant::now();
+        let (secret, extra) = match self.fetch_credentials(connector).await {
+            Ok(s) => s,
+            Err(e) => {
+                r.outcome = Some(outcome_name(Outcome::NotForwarded).into());
+                let err = AppError::from(intentrail_core::Error::from(e));
+                return Err(self.refuse(t, r, err).await);
+            }
+        };
+        self.metrics.stage("credential", started.elapsed());
+        // ONE conditional update issued → forwarding, acknowledged before any byte leaves.
         let consumed = self
             .ledger
-            .consume_permit(&t.id, &claims.jti)
+            .consume_for_forward(&t.id, &claims.jti)
             .await
             .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
         match consumed {
@@ -520,38 +541,6 @@ impl Rail {
                 );
                 return Err(self.refuse(t, r, err).await);
             }
-        }
-        // From here on the permit is spent: every path finishes it with an outcome.
-        let outbound = match mapping::build(&binding.request, params, Some(claims.jti.clone())) {
-            Ok(o) => o,
-            Err(e) => {
-                return Err(self
-                    .finish_failed(
-                        t,
-                        r,
-                        &claims.jti,
-                        Outcome::NotForwarded,
-                        AppError::internal(e),
-                    )
-                    .await)
-            }
-        };
-        let started = Instant::now();
-        let (secret, extra) = match self.fetch_credentials(connector).await {
-            Ok(s) => s,
-            Err(e) => {
-                let err = AppError::from(intentrail_core::Error::from(e));
-                return Err(self
-                    .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, err)
-                    .await);
-            }
-        };
-        self.metrics.stage("credential", started.elapsed());
-        if let Err(e) = self.ledger.mark_forwarding(&t.id, &claims.jti).await {
-            let err = AppError::from(intentrail_core::Error::from(e));
-            return Err(self
-                .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, err)
-                .await);
         }
         let started = Instant::now();
         let sent = self
@@ -588,11 +577,13 @@ impl Rail {
             r.code = Some(ErrorKind::DownstreamError.code().into());
         }
         self.metrics.decision(outcome_name(outcome));
-        let finished = self.ledger.finish_permit(&t.id, &claims.jti, outcome).await;
-        let receipt = match finished {
-            Ok(()) => self.append(t, r).await,
-            Err(e) => Err(AppError::from(intentrail_core::Error::from(e))),
-        };
+        let started = Instant::now();
+        let receipt = self
+            .ledger
+            .finish_with_receipt(&t.id, &claims.jti, outcome, r, t.signer.clone())
+            .await
+            .map_err(|e| AppError::from(intentrail_core::Error::from(e)));
+        self.metrics.stage("receipt", started.elapsed());
         let receipt = match receipt {
             Ok(r) => r,
             Err(e) => {
@@ -656,10 +647,19 @@ impl Rail {
         err: AppError,
     ) -> AppError {
         r.outcome = Some(outcome_name(outcome).into());
-        if let Err(e) = self.ledger.finish_permit(&t.id, jti, outcome).await {
-            tracing::error!(error = %e, permit = %jti, "cannot finish permit");
+        r.code = Some(err.kind.code().into());
+        self.metrics.decision(err.kind.code());
+        match self
+            .ledger
+            .finish_with_receipt(&t.id, jti, outcome, r, t.signer.clone())
+            .await
+        {
+            Ok(r) => err.with("receipt_id", json!(r.id)),
+            Err(e) => {
+                tracing::error!(error = %e, permit = %jti, "cannot finish permit");
+                err
+            }
         }
-        self.refuse(t, r, err).await
     }
 
     /// Run `f` under the idempotency key, replaying a finished answer.
@@ -797,17 +797,36 @@ async fn read_json(
             format!("the body is larger than {limit} bytes"),
         )
     };
-    if headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > limit)
-    {
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        // Far too large to be worth reading: answer now (the connection is closed after).
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())?;
+    let mut body = body;
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| {
+            AppError::new(ErrorKind::InvalidRequest, "the request body could not be read")
+        })?;
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen > DRAIN_LIMIT {
+                return Err(too_large());
+            }
+            if seen <= limit {
+                bytes.extend_from_slice(&data);
+            }
+        }
+    }
+    // An oversized body is read to its end (up to DRAIN_LIMIT) and discarded, so the client
+    // gets its 413 instead of a reset connection.
+    if seen > limit {
+        return Err(too_large());
+    }
     match json::parse_strict(&bytes).map_err(AppError::from)? {
         Value::Object(m) => Ok(m),
         _ => Err(AppError::new(

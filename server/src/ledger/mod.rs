@@ -219,7 +219,9 @@ pub trait Ledger: Send + Sync + 'static {
             }
         }
         self.record_permit(permit).await?;
-        Ok(IssueOutcome::Issued(self.append_receipt(draft, key).await?))
+        Ok(IssueOutcome::Issued(Box::new(
+            self.append_receipt(draft, key).await?,
+        )))
     }
 
     /// `Issued → Forwarding` for a caller that is ready to send (request built, credential
@@ -255,7 +257,7 @@ pub trait Ledger: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq)]
 pub enum IssueOutcome {
     /// The permit is recorded; this is its sealed decision receipt.
-    Issued(Receipt),
+    Issued(Box<Receipt>),
     /// This limit had no room; nothing was applied.
     LimitExceeded {
         /// The id of the first limit without room.

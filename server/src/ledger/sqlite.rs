@@ -728,7 +728,7 @@ fn append_receipt_tx(
     draft.seq = seq;
     draft.prev = prev;
     draft
-        .seal(&key)
+        .seal(key)
         .map_err(|e| LedgerError::Internal(format!("cannot seal a receipt: {e}")))?;
     let body = serde_json::to_string(&draft)
         .map_err(|e| LedgerError::Internal(format!("cannot serialize a receipt: {e}")))?;
@@ -1105,7 +1105,9 @@ impl Ledger for SqliteLedger {
                 return Ok(IssueOutcome::LimitExceeded { limit_id });
             }
             record_permit_tx(c, &permit)?;
-            Ok(IssueOutcome::Issued(append_receipt_tx(c, draft, &key)?))
+            Ok(IssueOutcome::Issued(Box::new(append_receipt_tx(
+                c, draft, &key,
+            )?)))
         })
         .await
     }
