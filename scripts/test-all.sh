@@ -15,7 +15,11 @@ cargo fmt --all -- --check
 step "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo test (workspace)"
+step "moto_server for the AWS Secrets Manager tests (pip, into target/moto-venv)"
+# shellcheck source=scripts/test-credentials.sh
+source scripts/test-credentials.sh --setup
+
+step "cargo test (workspace: unit, vectors, properties, e2e over HTTP, credential stores, canary)"
 cargo test --workspace
 
 step "Python SDK: pip install ./bindings-python into a fresh venv, pytest against the real binary"
