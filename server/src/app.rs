@@ -18,8 +18,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http_body_util::BodyExt as _;
 use ed25519_dalek::VerifyingKey;
+use http_body_util::BodyExt as _;
 use intentrail_core::hash::{payload_hash, sha256_tagged};
 use intentrail_core::keys::{Jwks, SigningKey};
 use intentrail_core::permit::{self, PermitClaims, VerifyOptions};
@@ -810,7 +810,10 @@ async fn read_json(
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| {
-            AppError::new(ErrorKind::InvalidRequest, "the request body could not be read")
+            AppError::new(
+                ErrorKind::InvalidRequest,
+                "the request body could not be read",
+            )
         })?;
         if let Ok(data) = frame.into_data() {
             seen = seen.saturating_add(data.len());

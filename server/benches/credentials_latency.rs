@@ -1,9 +1,11 @@
 //! Added latency per governed call for each credential provider, with and without the cache,
 //! against the local endpoints (moto, the Azure Key Vault and Vault doubles). A measurement,
-//! not a pass/fail check: `cargo test -p intentrail-server --test credentials_latency --
-//! --ignored --nocapture` prints the table (debug build; figures are for comparison).
+//! not a test: `cargo bench -p intentrail-server --bench credentials_latency` prints the table
+//! (moto is used when `MOTO_SERVER` points at a moto_server, e.g. after
+//! `source scripts/test-credentials.sh --setup`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "../tests/credentials_support/mod.rs"]
 mod credentials_support;
 
 use std::time::{Duration, Instant};
@@ -60,8 +62,15 @@ async fn per_call(setup: &Setup) -> (Duration, f64) {
     (median(times), mean_ms)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement; run with --ignored --nocapture"]
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(added_latency_per_governed_call());
+}
+
 async fn added_latency_per_governed_call() {
     set_aws_env();
     let dir = tempfile::tempdir().unwrap();
@@ -97,7 +106,14 @@ async fn added_latency_per_governed_call() {
         ..Setup::default()
     })
     .await;
-    eprintln!("\nmedian of {CALLS} sequential governed calls (POST /v1/actions/money.refund), debug build");
+    eprintln!(
+        "\nmedian of {CALLS} sequential governed calls (POST /v1/actions/money.refund), {} build",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
     eprintln!(
         "baseline (env:, no cache): {:.2} ms per call end to end",
         ms(baseline.0)
