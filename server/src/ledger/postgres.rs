@@ -442,6 +442,147 @@ async fn hold_instance_lock(pool: Arc<Pool>, key: i32, client: Client) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Moving from another ledger (`intentrail ledger copy`)
+
+/// What [`copy_into`] carried over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Receipts copied per tenant, in the order the tenants were given.
+    pub receipts: Vec<(String, u64)>,
+    /// Agent key / revocation rows copied.
+    pub agent_keys: usize,
+}
+
+/// Copy what must outlive a move from `src` (e.g. the SQLite default) into the PostgreSQL
+/// ledger at `dst_url`: each listed tenant's receipt chain as the same JSON values (same seq, id,
+/// hash and fields, so exported chains and their signatures still verify), and every agent key and
+/// revocation. Refuses when `src` still has unfinished permits (start the old rail once so it
+/// recovers them, then stop it) or when a tenant already has receipts in the target.
+/// Each tenant's chain is checked link by link while copying and written in one transaction.
+/// Not copied, by design: issued permits (they live at most a few minutes; agents ask again),
+/// idempotency records and limit windows (they restart from zero).
+pub async fn copy_into(
+    src: &dyn Ledger,
+    tenants: &[String],
+    dst_url: &str,
+) -> Result<CopyReport, LedgerError> {
+    let unfinished = src.unfinished_permits().await?;
+    if !unfinished.is_empty() {
+        return Err(LedgerError::Internal(format!(
+            "the source ledger has {} unfinished permit(s): run the old rail once so it \
+             recovers them, stop it, then copy",
+            unfinished.len()
+        )));
+    }
+    let dst = PostgresLedger::open(dst_url).await?;
+    let mut report = CopyReport::default();
+    for tenant in tenants {
+        let mut rows = Vec::new();
+        let mut after = 0u64;
+        loop {
+            let page = src.receipts_after(tenant, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last["seq"].as_u64().ok_or_else(|| {
+                LedgerError::Corrupt(format!("a receipt of {tenant:?} has no seq"))
+            })?;
+            rows.extend(page);
+        }
+        let n = dst.import_chain(tenant, rows).await?;
+        report.receipts.push((tenant.clone(), n));
+    }
+    for row in src.agent_keys().await? {
+        if let Some(h) = &row.key_hash {
+            dst.put_agent_key(&row.tenant, &row.agent, h).await?;
+        }
+        if row.revoked {
+            dst.revoke_agent(&row.tenant, &row.agent).await?;
+        }
+        report.agent_keys += 1;
+    }
+    Ok(report)
+}
+
+impl PostgresLedger {
+    /// Store a whole chain as it is (checking seq and prev links), then set the tenant's head.
+    async fn import_chain(
+        &self,
+        tenant: &str,
+        rows: Vec<serde_json::Value>,
+    ) -> Result<u64, LedgerError> {
+        let tenant = tenant.to_owned();
+        let mut checked = Vec::with_capacity(rows.len());
+        let mut prev = GENESIS_PREV.to_owned();
+        for (i, r) in rows.iter().enumerate() {
+            let field = |name: &str| {
+                r[name].as_str().map(str::to_owned).ok_or_else(|| {
+                    LedgerError::Corrupt(format!("receipt #{} of {tenant:?} has no {name}", i + 1))
+                })
+            };
+            let seq = r["seq"].as_u64().unwrap_or(0);
+            if seq != i as u64 + 1 || field("prev")? != prev || field("tenant")? != tenant {
+                return Err(LedgerError::Corrupt(format!(
+                    "the source chain of {tenant:?} breaks at seq {}: run `intentrail receipts \
+                     verify` on an export of it",
+                    i + 1
+                )));
+            }
+            let (id, hash) = (field("id")?, field("hash")?);
+            let body = serde_json::to_string(r)
+                .map_err(|e| LedgerError::Internal(format!("cannot serialize a receipt: {e}")))?;
+            prev.clone_from(&hash);
+            checked.push((to_i64(seq, "receipt seq")?, id, hash, body));
+        }
+        let n = checked.len() as u64;
+        self.with_conn("import a receipt chain", move |c| {
+            Box::pin(async move {
+                let tx = c
+                    .transaction()
+                    .await
+                    .map_err(|e| db_err("begin an import", &e))?;
+                let existing: i64 = tx
+                    .query_one(
+                        "SELECT count(*) FROM receipts WHERE tenant = $1",
+                        &[&tenant],
+                    )
+                    .await
+                    .and_then(|r| r.try_get(0))
+                    .map_err(|e| db_err("count receipts", &e))?;
+                if existing > 0 {
+                    return Err(LedgerError::Internal(format!(
+                        "tenant {tenant:?} already has {existing} receipt(s) in the target"
+                    )));
+                }
+                let now = now_ms();
+                for (seq, id, hash, body) in &checked {
+                    tx.execute(
+                        "INSERT INTO receipts (tenant, seq, id, hash, body, created_at_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        &[&tenant, seq, id, hash, body, &now],
+                    )
+                    .await
+                    .map_err(|e| db_err("import a receipt", &e))?;
+                }
+                if let Some((seq, _, hash, _)) = checked.last() {
+                    tx.execute(
+                        "INSERT INTO chain_heads (tenant, seq, hash) VALUES ($1, $2, $3)
+                         ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq,
+                                                            hash = excluded.hash",
+                        &[&tenant, seq, hash],
+                    )
+                    .await
+                    .map_err(|e| db_err("set the chain head", &e))?;
+                }
+                tx.commit()
+                    .await
+                    .map_err(|e| db_err("commit an import", &e))?;
+                Ok(n)
+            })
+        })
+        .await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Errors and row helpers
 
 /// A message for a tokio-postgres error that never includes row values (the DETAIL of a
