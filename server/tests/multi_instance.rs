@@ -345,3 +345,83 @@ async fn chain_append_cost() {
         );
     }
 }
+
+/// Moving from the SQLite default: `intentrail ledger copy` carries the chain and agent keys
+/// into PostgreSQL, `ledger migrate` reports the schema, and a rail on PostgreSQL continues
+/// the same chain (it verifies end to end). A second copy into the same tenant is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_to_postgres_copy_continues_the_chain() {
+    let Some(base) = pg::base_url() else { return };
+    let db = pg::fresh_db(&base).await;
+    let (addr, log) = common::downstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _secret, key, _, admin, _) = common::write_config(
+        dir.path(),
+        &format!("http://{addr}"),
+        &Options::default(),
+        "127.0.0.1:0",
+    );
+    let c = reqwest::Client::new();
+    let refund = |url: String, amount: i64| {
+        let (c, key) = (c.clone(), key.clone());
+        async move {
+            post(
+                &c,
+                &format!("{url}/v1/actions/money.refund"),
+                &key,
+                "bot-1",
+                &json!({"params": TestRail::refund(amount)}),
+            )
+            .await
+            .0
+        }
+    };
+    let before = {
+        let rail = RailProcess::start(&config);
+        for i in 0..5 {
+            assert_eq!(refund(rail.url.clone(), 100 + i).await, 200);
+        }
+        pg::verified_chain(&c, &rail.url, &admin).await
+    };
+    let cli = |args: &[&str]| {
+        std::process::Command::new(pg::BIN)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let cfg = config.to_str().unwrap();
+    let out = cli(&["ledger", "copy", "--config", cfg, "--to", &db]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("tenant \"acme\": 10 receipt(s) copied"),
+        "{said}"
+    );
+    let again = cli(&["ledger", "copy", "--config", cfg, "--to", &db]);
+    assert!(!again.status.success(), "a second copy must be refused");
+    let password = db.split(':').nth(2).unwrap().split('@').next().unwrap();
+    assert!(!String::from_utf8_lossy(&again.stderr).contains(password));
+
+    pg::set_ledger(&config, &db);
+    let out = cli(&["ledger", "migrate", "--config", cfg]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 1"));
+    assert!(cli(&["ledger", "migrate", "--help"]).status.success());
+
+    let rail = RailProcess::start(&config);
+    for i in 0..3 {
+        assert_eq!(refund(rail.url.clone(), 200 + i).await, 200);
+    }
+    let after = pg::verified_chain(&c, &rail.url, &admin).await;
+    assert_eq!(after.len(), before.len() + 6);
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "the copied chain is unchanged"
+    );
+    assert_eq!(log.count(), 8);
+}
