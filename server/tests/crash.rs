@@ -66,20 +66,22 @@ async fn permits(backend: &Backend, dir: &Path) -> Vec<PermitRow> {
     }
 }
 
-/// Sustained one-shot load on `url` until `stop` (or 20 s); returns the acknowledged
-/// (receipt id, permit id) pairs and the answers by status/code.
+type Acked = Arc<Mutex<Vec<(String, String)>>>;
+
+/// Sustained one-shot load on `url` until `stop` (or 40 s), pushing the acknowledged
+/// (receipt id, permit id) pairs to `acked`; returns the answers by status/code.
 async fn load(
     url: String,
     key: String,
     stop: Arc<AtomicBool>,
-) -> (Vec<(String, String)>, HashMap<String, usize>) {
+    acked: Acked,
+) -> HashMap<String, usize> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let acked = Arc::new(Mutex::new(Vec::new()));
     let codes = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(40);
     let workers: Vec<_> = (0..WORKERS)
         .map(|w| {
             let (c, url, key, stop, acked, codes) = (
@@ -130,9 +132,8 @@ async fn load(
     for w in workers {
         w.await.unwrap();
     }
-    let acked = acked.lock().unwrap().clone();
     let codes = codes.lock().unwrap().clone();
-    (acked, codes)
+    codes
 }
 
 async fn crash_under_load(backend: Backend) {
@@ -151,13 +152,25 @@ async fn crash_under_load(backend: Backend) {
     let mut rail = RailProcess::start(&config);
     for round in 0..ROUNDS {
         let stop = Arc::new(AtomicBool::new(false));
-        let loader = tokio::spawn(load(rail.url.clone(), key.clone(), stop.clone()));
-        tokio::time::sleep(Duration::from_millis(1500 + 300 * round as u64)).await;
+        let acked: Acked = Arc::default();
+        let loader = tokio::spawn(load(
+            rail.url.clone(),
+            key.clone(),
+            stop.clone(),
+            acked.clone(),
+        ));
+        // Sustained load first (at least 30 acknowledged, bounded), then kill mid-stream.
+        let t = Instant::now();
+        while acked.lock().unwrap().len() < 30 && t.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300 + 170 * round as u64)).await;
         rail.kill9();
         stop.store(true, Ordering::Relaxed);
-        let (acked, codes) = loader.await.unwrap();
+        let codes = loader.await.unwrap();
+        let acked = acked.lock().unwrap().clone();
         eprintln!("round {round}: answers before/at the kill: {codes:?}");
-        assert!(acked.len() >= 10, "the load did not run: {codes:?}");
+        assert!(acked.len() >= 30, "the load did not run: {codes:?}");
         acked_all.extend(acked);
         if let Backend::Postgres(url) = &backend {
             pg::wait_no_instances(url).await;

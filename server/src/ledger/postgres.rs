@@ -12,8 +12,11 @@
 //!   all or nothing, serialized with every other add on those windows.
 //! - *Receipts*: a `chain_heads` row per tenant holds the last `seq` and `hash`. An append locks
 //!   it (`SELECT … FOR UPDATE`), seals the receipt on top of it, inserts it and moves the head,
-//!   then commits: appends of one tenant are serialized, tenants do not wait for each other.
-//!   `PRIMARY KEY (tenant, seq)` and `UNIQUE (id)` stay as the backstop against forks.
+//!   then commits: appends of one tenant are serialized across instances, tenants do not wait
+//!   for each other. Within an instance, appends of one tenant queued while a commit is in
+//!   flight go together in the next transaction (group commit, up to [`MAX_APPEND_BATCH`]), so
+//!   the head lock is taken once per batch, not once per receipt. `PRIMARY KEY (tenant, seq)`
+//!   and `UNIQUE (id)` stay as the backstop against forks.
 //! - *Recovery with several instances*: each ledger holds a session advisory lock (its
 //!   *instance key*) on a dedicated connection for as long as it lives, and stamps that key on
 //!   the permits it consumes. [`Ledger::unfinished_permits`] only reports permits whose
@@ -129,6 +132,7 @@ const MIGRATIONS: &[(i32, &str)] = &[(
 /// The PostgreSQL ledger (see the module docs for how each guarantee holds across instances).
 pub struct PostgresLedger {
     pool: Arc<Pool>,
+    appends: Arc<AppendQueues>,
     instance: i32,
     liveness: tokio::task::JoinHandle<()>,
 }
@@ -176,6 +180,7 @@ impl PostgresLedger {
         let liveness = tokio::spawn(hold_instance_lock(Arc::clone(&pool), instance, holder));
         Ok(PostgresLedger {
             pool,
+            appends: Arc::default(),
             instance,
             liveness,
         })
@@ -192,8 +197,18 @@ impl PostgresLedger {
     where
         F: for<'c> FnOnce(&'c mut Client) -> BoxFut<'c, R>,
     {
+        with_pool_conn(&self.pool, what, f).await
+    }
+}
+
+/// Run `f` on a connection of `pool`, bounded by [`CALL_TIMEOUT`].
+async fn with_pool_conn<R, F>(pool: &Arc<Pool>, what: &str, f: F) -> Result<R, LedgerError>
+where
+    F: for<'c> FnOnce(&'c mut Client) -> BoxFut<'c, R>,
+{
+    {
         let work = async {
-            let mut conn = self.pool.get().await?;
+            let mut conn = pool.get().await?;
             let out = f(conn.client()?).await;
             // Only a connection whose call ran to its end (not cut by the timeout) and did not
             // fail for connection reasons goes back to the pool.
@@ -204,7 +219,7 @@ impl PostgresLedger {
             Ok(r) => r,
             Err(_) => Err(LedgerError::Unavailable(format!(
                 "{what}: the postgres ledger at {} did not answer within {}s",
-                self.pool.target,
+                pool.target,
                 CALL_TIMEOUT.as_secs()
             ))),
         }
@@ -439,6 +454,161 @@ async fn hold_instance_lock(pool: Arc<Pool>, key: i32, client: Client) {
             Err(e) => tracing::warn!(error = %e, "cannot take the instance lock again"),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chain appends: per-tenant group commit
+
+/// Most receipts one append transaction seals and commits.
+const MAX_APPEND_BATCH: usize = 64;
+
+/// Receipts waiting to be appended, per tenant. A tenant present in the map has exactly one
+/// drainer task running; the drainer removes the tenant when it finds its queue empty.
+type AppendQueues = Mutex<HashMap<String, Vec<PendingAppend>>>;
+
+struct PendingAppend {
+    draft: Receipt,
+    key: Arc<SigningKey>,
+    tx: tokio::sync::oneshot::Sender<Result<Receipt, LedgerError>>,
+}
+
+/// Append everything queued for `tenant`, up to [`MAX_APPEND_BATCH`] receipts per transaction
+/// (one head lock, one commit for the batch), answering each caller after its batch committed.
+/// Runs as its own task so a caller that goes away never abandons the others' batch.
+async fn drain_appends(pool: Arc<Pool>, queues: Arc<AppendQueues>, tenant: String) {
+    loop {
+        let batch: Vec<PendingAppend> = {
+            let mut q = queues.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(pending) = q.get_mut(&tenant) else {
+                return;
+            };
+            if pending.is_empty() {
+                q.remove(&tenant);
+                return;
+            }
+            let n = pending.len().min(MAX_APPEND_BATCH);
+            pending.drain(..n).collect()
+        };
+        let (items, senders): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|p| ((p.draft, p.key), p.tx)).unzip();
+        let t = tenant.clone();
+        let outcome = with_pool_conn(&pool, "append receipts", move |c| {
+            Box::pin(append_batch(c, t, items))
+        })
+        .await;
+        match outcome {
+            Ok(results) => {
+                for (tx, r) in senders.into_iter().zip(results) {
+                    let _ = tx.send(r);
+                }
+            }
+            Err(e) => {
+                for tx in senders {
+                    let _ = tx.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction: lock the tenant's head, seal and insert each receipt on top of the last,
+/// move the head, commit. A receipt whose id is already stored is answered with
+/// [`LedgerError::Internal`] and takes no seq; any other failure fails the whole batch (nothing
+/// of it was applied).
+async fn append_batch(
+    c: &mut Client,
+    tenant: String,
+    items: Vec<(Receipt, Arc<SigningKey>)>,
+) -> Result<Vec<Result<Receipt, LedgerError>>, LedgerError> {
+    let tx = c
+        .transaction()
+        .await
+        .map_err(|e| db_err("begin a receipt append", &e))?;
+    tx.execute(
+        "INSERT INTO chain_heads (tenant, seq, hash) VALUES ($1, 0, $2)
+         ON CONFLICT (tenant) DO NOTHING",
+        &[&tenant, &GENESIS_PREV],
+    )
+    .await
+    .map_err(|e| db_err("create the chain head", &e))?;
+    let head = tx
+        .query_one(
+            "SELECT seq, hash FROM chain_heads WHERE tenant = $1 FOR UPDATE",
+            &[&tenant],
+        )
+        .await
+        .map_err(|e| db_err("lock the chain head", &e))?;
+    let mut last = to_u64(get(&head, 0, "chain head")?, "receipt seq")?;
+    let mut prev: String = get(&head, 1, "chain head")?;
+    let start = last;
+    let now = now_ms();
+    let mut out = Vec::with_capacity(items.len());
+    for (mut draft, key) in items {
+        if draft.tenant != tenant {
+            out.push(Err(LedgerError::Internal(
+                "a receipt was queued under another tenant".into(),
+            )));
+            continue;
+        }
+        let seq = last
+            .checked_add(1)
+            .ok_or_else(|| LedgerError::Internal("receipt seq overflow".into()))?;
+        draft.seq = seq;
+        draft.prev.clone_from(&prev);
+        if let Err(e) = draft.seal(&key) {
+            out.push(Err(LedgerError::Internal(format!(
+                "cannot seal a receipt: {e}"
+            ))));
+            continue;
+        }
+        let body = match serde_json::to_string(&draft) {
+            Ok(b) => b,
+            Err(e) => {
+                out.push(Err(LedgerError::Internal(format!(
+                    "cannot serialize a receipt: {e}"
+                ))));
+                continue;
+            }
+        };
+        let n = tx
+            .execute(
+                "INSERT INTO receipts (tenant, seq, id, hash, body, created_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (id) DO NOTHING",
+                &[
+                    &tenant,
+                    &to_i64(seq, "receipt seq")?,
+                    &draft.id,
+                    &draft.hash,
+                    &body,
+                    &now,
+                ],
+            )
+            .await
+            .map_err(|e| db_err("store a receipt", &e))?;
+        if n == 0 {
+            out.push(Err(LedgerError::Internal(format!(
+                "receipt id {:?} is already stored",
+                draft.id
+            ))));
+            continue;
+        }
+        last = seq;
+        prev.clone_from(&draft.hash);
+        out.push(Ok(draft));
+    }
+    if last != start {
+        tx.execute(
+            "UPDATE chain_heads SET seq = $2, hash = $3 WHERE tenant = $1",
+            &[&tenant, &to_i64(last, "receipt seq")?, &prev],
+        )
+        .await
+        .map_err(|e| db_err("move the chain head", &e))?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| db_err("commit receipts", &e))?;
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1135,77 +1305,40 @@ impl Ledger for PostgresLedger {
         draft: Receipt,
         key: Arc<SigningKey>,
     ) -> Result<Receipt, LedgerError> {
-        self.with_conn("append a receipt", move |c| {
-            Box::pin(async move {
-                let mut draft = draft;
-                let tx = c
-                    .transaction()
-                    .await
-                    .map_err(|e| db_err("begin a receipt append", &e))?;
-                tx.execute(
-                    "INSERT INTO chain_heads (tenant, seq, hash) VALUES ($1, 0, $2)
-                     ON CONFLICT (tenant) DO NOTHING",
-                    &[&draft.tenant, &GENESIS_PREV],
-                )
-                .await
-                .map_err(|e| db_err("create the chain head", &e))?;
-                let head = tx
-                    .query_one(
-                        "SELECT seq, hash FROM chain_heads WHERE tenant = $1 FOR UPDATE",
-                        &[&draft.tenant],
-                    )
-                    .await
-                    .map_err(|e| db_err("lock the chain head", &e))?;
-                let last: i64 = get(&head, 0, "chain head")?;
-                let prev: String = get(&head, 1, "chain head")?;
-                let seq = to_u64(last, "receipt seq")?
-                    .checked_add(1)
-                    .ok_or_else(|| LedgerError::Internal("receipt seq overflow".into()))?;
-                draft.seq = seq;
-                draft.prev = prev;
-                draft
-                    .seal(&key)
-                    .map_err(|e| LedgerError::Internal(format!("cannot seal a receipt: {e}")))?;
-                let body = serde_json::to_string(&draft).map_err(|e| {
-                    LedgerError::Internal(format!("cannot serialize a receipt: {e}"))
-                })?;
-                let seq_i = to_i64(seq, "receipt seq")?;
-                tx.execute(
-                    "INSERT INTO receipts (tenant, seq, id, hash, body, created_at_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[
-                        &draft.tenant,
-                        &seq_i,
-                        &draft.id,
-                        &draft.hash,
-                        &body,
-                        &now_ms(),
-                    ],
-                )
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        LedgerError::Internal(format!(
-                            "receipt id {:?} is already stored",
-                            draft.id
-                        ))
-                    } else {
-                        db_err("store a receipt", &e)
-                    }
-                })?;
-                tx.execute(
-                    "UPDATE chain_heads SET seq = $2, hash = $3 WHERE tenant = $1",
-                    &[&draft.tenant, &seq_i, &draft.hash],
-                )
-                .await
-                .map_err(|e| db_err("move the chain head", &e))?;
-                tx.commit()
-                    .await
-                    .map_err(|e| db_err("commit a receipt", &e))?;
-                Ok(draft)
-            })
-        })
-        .await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let tenant = draft.tenant.clone();
+        let start_drainer = {
+            let mut queues = self.appends.lock().unwrap_or_else(|p| p.into_inner());
+            let pending = PendingAppend { draft, key, tx };
+            match queues.entry(tenant.clone()) {
+                std::collections::hash_map::Entry::Occupied(mut q) => {
+                    q.get_mut().push(pending);
+                    false
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(vec![pending]);
+                    true
+                }
+            }
+        };
+        if start_drainer {
+            tokio::spawn(drain_appends(
+                Arc::clone(&self.pool),
+                Arc::clone(&self.appends),
+                tenant,
+            ));
+        }
+        match tokio::time::timeout(CALL_TIMEOUT, rx).await {
+            Ok(Ok(out)) => out,
+            Ok(Err(_)) => Err(LedgerError::Unavailable(
+                "the receipt append task stopped".into(),
+            )),
+            Err(_) => Err(LedgerError::Unavailable(format!(
+                "append a receipt: the postgres ledger at {} did not answer within {}s",
+                self.pool.target,
+                CALL_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     async fn receipt(
