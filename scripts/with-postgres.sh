@@ -11,6 +11,11 @@
 #
 # run the command, then stop the cluster and delete it whatever happened (trap), and exit with
 # the command's status. Installs PostgreSQL with apt-get when no server binaries are found.
+#
+# The cluster lives in /dev/shm when it exists (tests kill rails and stop PostgreSQL cleanly,
+# never crash the machine, so a RAM disk loses nothing they check, and a shared machine's
+# fsync stalls cannot make them time out). Set WITH_POSTGRES_DIR=/some/disk/dir to put it on
+# a disk instead, e.g. for throughput figures.
 set -euo pipefail
 
 if [ "$#" -eq 0 ]; then
@@ -55,7 +60,11 @@ free_port() {
     echo "$p"
 }
 
-WORK=$(mktemp -d /tmp/intentrail-pg.XXXXXX)
+PARENT=${WITH_POSTGRES_DIR:-}
+if [ -z "$PARENT" ]; then
+    if [ -d /dev/shm ] && [ -w /dev/shm ]; then PARENT=/dev/shm; else PARENT=/tmp; fi
+fi
+WORK=$(mktemp -d "$PARENT/intentrail-pg.XXXXXX")
 chmod 755 "$WORK"
 DATA="$WORK/data"
 PORT=$(free_port)

@@ -297,12 +297,12 @@ async fn postgres_restart_mid_load() {
     let url = pg::fresh_db(&base).await;
     let (addr, log) = common::downstream().await;
     let dir = tempfile::tempdir().unwrap();
-    let (config, _secret, key, _, admin, _) = common::write_config(
-        dir.path(),
-        &format!("http://{addr}"),
-        &Options::default(),
-        "127.0.0.1:0",
-    );
+    let o = Options {
+        timeout_ms: 10_000,
+        ..Options::default()
+    };
+    let (config, _secret, key, _, admin, _) =
+        common::write_config(dir.path(), &format!("http://{addr}"), &o, "127.0.0.1:0");
     pg::set_ledger(&config, &url);
     let rail = RailProcess::start(&config);
     let client = reqwest::Client::builder()

@@ -41,6 +41,8 @@ async fn pair(base: &str, with_limit: bool) -> Pair {
              window_secs = 3600\nmax_count = {LIMIT}\n"
             )
         },
+        // The in-process downstream shares 2 busy cores with 200 clients: no 800 ms deadline.
+        timeout_ms: 10_000,
         ..Options::default()
     };
     let (config, _secret, api_key, api_key_2, admin, _) =
