@@ -19,8 +19,8 @@ step "moto_server for the AWS Secrets Manager tests (pip, into target/moto-venv)
 # shellcheck source=scripts/test-credentials.sh
 source scripts/test-credentials.sh --setup
 
-step "cargo test (workspace: unit, vectors, properties, e2e over HTTP, credential stores, canary)"
-cargo test --workspace
+step "cargo test (workspace: unit, vectors, properties, e2e over HTTP, credential stores, canary; a private PostgreSQL for the shared ledger suite, two-instance and crash tests)"
+bash scripts/with-postgres.sh cargo test --workspace
 
 step "Python SDK: pip install ./bindings-python into a fresh venv, pytest against the real binary"
 INTENTRAIL_BIN="$PWD/target/debug/intentrail" bindings-python/run-tests.sh

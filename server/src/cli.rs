@@ -1,4 +1,5 @@
-//! The `intentrail` command line: `serve`, `init`, `demo`, `agents`, `keys`, `receipts`.
+//! The `intentrail` command line: `serve`, `init`, `demo`, `agents`, `keys`, `receipts`,
+//! `ledger`.
 //! Every command has `--help`; long work prints progress; keys are printed once and stored
 //! only as hashes.
 
@@ -47,6 +48,42 @@ pub enum Command {
     /// Export and verify receipt chains.
     #[command(subcommand)]
     Receipts(ReceiptsCommand),
+    /// Ledger maintenance: apply schema migrations, move to PostgreSQL.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+/// `ledger` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum LedgerCommand {
+    /// Apply pending schema migrations to the ledger named in the config (rails also do this
+    /// at start, under a lock; run it first to migrate before a rolling upgrade).
+    Migrate {
+        /// The config file (its `ledger` URL is migrated).
+        #[arg(
+            long,
+            short,
+            default_value = "intentrail.toml",
+            env = "INTENTRAIL_CONFIG"
+        )]
+        config: PathBuf,
+    },
+    /// Copy the config's ledger (e.g. the SQLite default) into a PostgreSQL ledger: every
+    /// tenant's receipt chain and the agent keys. Stop the rail first. See docs/ledger.md.
+    Copy {
+        /// The config file (its `ledger` URL is the source; its tenants are copied).
+        #[arg(
+            long,
+            short,
+            default_value = "intentrail.toml",
+            env = "INTENTRAIL_CONFIG"
+        )]
+        config: PathBuf,
+        /// The target `postgres://` URL (or set INTENTRAIL_LEDGER_TO, to keep the password
+        /// out of the process list).
+        #[arg(long, env = "INTENTRAIL_LEDGER_TO", hide_env_values = true)]
+        to: String,
+    },
 }
 
 /// `serve` options.
@@ -194,7 +231,50 @@ pub async fn run(cli: Cli) -> Result<i32, String> {
         Command::Receipts(ReceiptsCommand::Verify { file, jwks }) => {
             receipts_verify(&file, jwks.as_deref())
         }
+        Command::Ledger(LedgerCommand::Migrate { config }) => ledger_migrate(&config).await,
+        Command::Ledger(LedgerCommand::Copy { config, to }) => ledger_copy(&config, &to).await,
     }
+}
+
+async fn ledger_migrate(config: &Path) -> Result<i32, String> {
+    let config = load_config(config)?;
+    if config.ledger.starts_with("postgres") {
+        let (current, latest) = ledger::postgres::migrate_url(&config.ledger)
+            .await
+            .map_err(|e| e.to_string())?;
+        say(&format!(
+            "postgres ledger at schema version {current} (this binary: {latest})"
+        ));
+    } else {
+        // Opening applies pending migrations (SQLite: under the file's write lock).
+        ledger::open(&config.ledger)
+            .await
+            .map_err(|e| e.to_string())?;
+        say("ledger schema is up to date");
+    }
+    Ok(0)
+}
+
+async fn ledger_copy(config: &Path, to: &str) -> Result<i32, String> {
+    let config = load_config(config)?;
+    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        return Err("--to must be a postgres:// URL".into());
+    }
+    let src = ledger::open(&config.ledger)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tenants: Vec<String> = config.tenants.iter().map(|t| t.id.clone()).collect();
+    let report = ledger::postgres::copy_into(src.as_ref(), &tenants, to)
+        .await
+        .map_err(|e| e.to_string())?;
+    for (tenant, n) in &report.receipts {
+        say(&format!("tenant {tenant:?}: {n} receipt(s) copied"));
+    }
+    say(&format!(
+        "{} agent key row(s) copied; now set `ledger = \"postgres://…\"` in the config",
+        report.agent_keys
+    ));
+    Ok(0)
 }
 
 fn say(line: &str) {

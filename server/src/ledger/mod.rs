@@ -3,7 +3,8 @@
 //!
 //! Guarantees every backend keeps: a permit is consumed by exactly one caller; an acknowledged
 //! write (consume, receipt, limit add…) survives a crash; a tenant's receipt chain never has a
-//! gap or a fork. [`open`] picks the backend from a URL; [`sqlite`] is the embedded default.
+//! gap or a fork. [`open`] picks the backend from a URL; [`sqlite`] is the embedded default,
+//! [`postgres`] the shared one for several rail instances.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use crate::model::{
     ConsumeOutcome, IdempotencyBegin, LimitAdd, LimitOutcome, Outcome, PermitRecord, PermitState,
 };
 
+pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod suite;
@@ -268,7 +270,8 @@ pub enum IssueOutcome {
 /// Open the ledger named by `url`:
 /// `sqlite://path` or `sqlite:path` (relative to the current directory; `sqlite:///abs` is
 /// absolute), or `sqlite::memory:` (a private in-memory database, for tests).
-/// PostgreSQL (`postgres://…`) is not built yet.
+/// `postgres://user:password@host:port/db` (or `postgresql://…`): the shared PostgreSQL
+/// ledger for several rail instances (see [`postgres`]).
 pub async fn open(url: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
     if let Some(rest) = url.strip_prefix("sqlite:") {
         let target = rest.strip_prefix("//").unwrap_or(rest);
@@ -284,8 +287,11 @@ pub async fn open(url: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
         };
         return Ok(Arc::new(l));
     }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PostgresLedger::open(url).await?));
+    }
     let scheme = url.split(':').next().unwrap_or("");
     Err(LedgerError::Unavailable(format!(
-        "unsupported ledger URL scheme {scheme:?} (expected sqlite:)"
+        "unsupported ledger URL scheme {scheme:?} (expected sqlite: or postgres:)"
     )))
 }

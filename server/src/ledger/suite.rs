@@ -1,5 +1,6 @@
 //! The backend-agnostic ledger test suite: every backend runs these same functions (SQLite in
-//! `sqlite.rs`; PostgreSQL later). Each test works in fresh random tenants, so tests may share
+//! `sqlite.rs`, PostgreSQL in `postgres.rs`; [`two_ledgers_agree`] only means something for a
+//! backend several instances share). Each test works in fresh random tenants, so tests may share
 //! one database. Functions that need a restart take an `open` closure that opens the SAME
 //! store again.
 
@@ -23,7 +24,8 @@ pub(crate) fn test_key() -> Arc<SigningKey> {
     Arc::new(SigningKey::from_bytes(&[9u8; 32]))
 }
 
-fn permit(tenant: &str, jti: &str) -> PermitRecord {
+/// An issued-permit record for `tenant`.
+pub(crate) fn permit(tenant: &str, jti: &str) -> PermitRecord {
     PermitRecord {
         jti: jti.into(),
         tenant: tenant.into(),
@@ -555,6 +557,67 @@ pub(crate) async fn agent_keys_put_and_revoke(l: Arc<dyn Ledger>) {
     l.put_agent_key(&t, "bot", "sha256:k3").await.expect("put");
     let rows = mine(l.agent_keys().await.expect("list"));
     assert_eq!(rows[0], ("bot".into(), Some("sha256:k3".into()), false));
+}
+
+/// Two ledgers on one store (two rail instances): 100 consumes of one permit split across both
+/// → one winner; 60 adds against a count limit of 10 split across both → exactly 10; 100
+/// appends split across both → one chain, seq 1..=100, no gap or fork.
+pub(crate) async fn two_ledgers_agree(a: Arc<dyn Ledger>, b: Arc<dyn Ledger>) {
+    let t = tenant();
+    let pick = |i: usize| {
+        if i % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        }
+    };
+    a.record_permit(&permit(&t, "shared"))
+        .await
+        .expect("record");
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let (l, t) = (pick(i), t.clone());
+            tokio::spawn(async move { l.consume_permit(&t, "shared").await })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.expect("join").expect("consume") {
+            ConsumeOutcome::Consumed(_) => won += 1,
+            ConsumeOutcome::AlreadyUsed => {}
+            ConsumeOutcome::NotFound => panic!("the other instance did not see the permit"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one consume across both instances");
+
+    let limit = add(&t, "shared-count", 0, Some(10), None);
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let (l, adds) = (pick(i), vec![limit.clone()]);
+            tokio::spawn(async move { l.limit_try_add(&adds).await })
+        })
+        .collect();
+    let mut allowed = 0;
+    for task in tasks {
+        if task.await.expect("join").expect("add") == LimitOutcome::Allowed {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 10, "the limit holds across both instances");
+
+    let key = test_key();
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let (l, key, d) = (pick(i), Arc::clone(&key), draft(&t, &format!("{t}-{i}")));
+            tokio::spawn(async move { l.append_receipt(d, key).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("join").expect("append");
+    }
+    let all = b.receipts_after(&t, 0, 1000).await.expect("list");
+    assert_eq!(all.len(), 100);
+    check_chain(&all, 1, GENESIS_PREV);
 }
 
 /// The composite hot-path operations keep the primitives' semantics: `issue_permit` is
