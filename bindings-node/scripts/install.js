@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// npm `install` script of the `intentrail` package: make sure `intentrail.<platform>.node`
+// npm `prepare` script of the `intentrail` package (runs on `npm install` in this folder and
+// before `npm pack`): make sure `intentrail.<platform>.node`
 // sits next to index.js.
 //
 // - A packed tarball (`npm pack`) already carries the prebuilt module: it is loaded once to

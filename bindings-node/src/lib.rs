@@ -314,7 +314,10 @@ pub fn verify_receipts(
 /// Every error code core knows, in declaration order.
 #[napi]
 pub fn error_codes() -> Vec<String> {
-    ErrorKind::ALL.iter().map(|k| k.code().to_string()).collect()
+    ErrorKind::ALL
+        .iter()
+        .map(|k| k.code().to_string())
+        .collect()
 }
 
 /// The version of this native module (the workspace version).
