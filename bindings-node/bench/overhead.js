@@ -65,24 +65,43 @@ async function main() {
   });
   console.log(`local work per call (stringify + strict parse + JCS + SHA-256 + EdDSA verify + result): ${local.toFixed(1)} µs`);
 
+  // Interleaved (one SDK call, one bare call, ...) so load and ledger growth hit both alike.
   const refund = sdk.governed(rail, 'money.refund');
-  let i = 0;
-  const cpu0 = process.cpuUsage();
-  const sdkCall = await perCall(n, () => refund({ payment_id: `pay_b${i++}`, amount: 1, currency: 'usd' }));
-  const cpu = process.cpuUsage(cpu0);
-  const cpuPer = (cpu.user + cpu.system) / (n + 1);
-
   const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const headers = { authorization: `Bearer ${env.api_key}`, 'intentrail-agent': env.agent_id, accept: 'application/json' };
-  let j = 0;
-  const bare = await perCall(n, async () => {
-    const p = { payment_id: `pay_r${j++}`, amount: 1, currency: 'usd' };
+  const bareCall = async (p) => {
     const it = await post(keepAlive, env.rail_url, '/v1/intents', headers, { action: 'money.refund', params: p });
     return post(keepAlive, env.rail_url, '/v1/execute', headers, { permit: it.permit, params: p });
-  });
+  };
+  await refund({ payment_id: 'pay_warm', amount: 1, currency: 'usd' });
+  await bareCall({ payment_id: 'pay_warm2', amount: 1, currency: 'usd' });
+  const sdkTimes = [];
+  const bareTimes = [];
+  let cpuSdk = 0;
+  let cpuBare = 0;
+  for (let i = 0; i < n; i++) {
+    let c0 = process.cpuUsage();
+    let t0 = process.hrtime.bigint();
+    await refund({ payment_id: `pay_b${i}`, amount: 1, currency: 'usd' });
+    sdkTimes.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    const c = process.cpuUsage(c0);
+    cpuSdk += c.user + c.system;
+    c0 = process.cpuUsage();
+    t0 = process.hrtime.bigint();
+    await bareCall({ payment_id: `pay_r${i}`, amount: 1, currency: 'usd' });
+    bareTimes.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    const cb = process.cpuUsage(c0);
+    cpuBare += cb.user + cb.system;
+  }
   keepAlive.destroy();
-  console.log(`governed call via the SDK: ${(sdkCall / 1000).toFixed(2)} ms; bare node:http intent+execute: ${(bare / 1000).toFixed(2)} ms; difference ${((sdkCall - bare) / 1000).toFixed(2)} ms`);
-  console.log(`CPU time of this process per governed call (JS + native threads): ${(cpuPer / 1000).toFixed(2)} ms`);
+  const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
+  const sdkCall = median(sdkTimes);
+  const bare = median(bareTimes);
+  const cpuPer = cpuSdk / n;
+  console.log(`means: SDK ${(mean(sdkTimes) / 1000).toFixed(2)} ms, bare ${(mean(bareTimes) / 1000).toFixed(2)} ms`);
+  console.log(`medians: governed call via the SDK ${(sdkCall / 1000).toFixed(2)} ms; bare node:http intent+execute: ${(bare / 1000).toFixed(2)} ms; difference ${((sdkCall - bare) / 1000).toFixed(2)} ms`);
+  console.log(`CPU time of this process per call: SDK ${(cpuPer / 1000).toFixed(2)} ms (JS + native threads), bare node:http ${(cpuBare / n / 1000).toFixed(2)} ms`);
 }
 
 main().catch((e) => {
