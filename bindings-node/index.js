@@ -500,6 +500,7 @@ class Rail {
   /** `POST /v1/intents`: a permit for `action` with `params` (not executed). Throws
    * `ApprovalPending` when a human must approve. */
   async intent(action, params, options = {}) {
+    requireString('action', action);
     const text = paramsText(params);
     const d = JSON.parse(await later(this[NATIVE].intent(action, text, options.idempotencyKey ?? undefined)));
     return permitOf(d);
