@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Node SDK tests, the way users get the package: build the native module (cargo, the
+# workspace's target/debug), pack the npm package with it, install the tarball into a FRESH
+# folder with `npm install`, then run `node --test` (vectors, governed calls against the real
+# `intentrail demo` rail, concurrency, the example agent, `tsc --noEmit`) against that install.
+# Also checks that the committed native.d.ts matches what the napi-rs CLI generates.
+# Usage: bindings-node/run-tests.sh [extra node --test args...]
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+cd "$repo"
+
+# The rail binary the tests start (INTENTRAIL_BIN overrides).
+if [[ -z "${INTENTRAIL_BIN:-}" ]]; then
+  cargo build -p intentrail-server --bin intentrail
+  export INTENTRAIL_BIN="$repo/target/debug/intentrail"
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/intentrail-node-tests.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+cd "$here"
+# Dev dependencies (@napi-rs/cli for the .d.ts check). `npm ci` fails with this registry
+# (absent optional platform packages of the CLI's dependencies); `npm install` does not.
+# Its `prepare` script builds the native module (cargo build -p intentrail-node).
+npm install --no-audit --no-fund --loglevel=error
+node scripts/dts.js --check
+
+# Pack (prepare runs again: a no-op when the module is current) and install the tarball into
+# a fresh folder, with the test setup's own dev dependencies.
+npm pack --pack-destination "$work" --loglevel=error >/dev/null
+tarball="$(ls "$work"/intentrail-*.tgz)"
+mkdir "$work/app"
+cd "$work/app"
+cat > package.json <<'JSON'
+{ "name": "intentrail-node-tests", "private": true, "version": "0.0.0" }
+JSON
+npm install --no-audit --no-fund --loglevel=error "$tarball" typescript@~5.9.3 @types/node@^20.9.5
+node -e "require('intentrail')" # the installed package loads on its own
+
+export INTENTRAIL_SDK="$work/app/node_modules/intentrail"
+export INTENTRAIL_TEST_HOME="$work/app"
+export INTENTRAIL_REPO="$repo"
+cd "$here"
+node --test "$@" __test__/*.test.js
