@@ -25,6 +25,9 @@ bash scripts/with-postgres.sh cargo test --workspace
 step "Python SDK: pip install ./bindings-python into a fresh venv, pytest against the real binary"
 INTENTRAIL_BIN="$PWD/target/debug/intentrail" bindings-python/run-tests.sh
 
+step "Node SDK: npm pack + npm install into a fresh folder, node --test against the real binary, tsc"
+INTENTRAIL_BIN="$PWD/target/debug/intentrail" bash bindings-node/run-tests.sh
+
 step "fuzz targets build (core/fuzz; running them is for local use)"
 cargo check --manifest-path core/fuzz/Cargo.toml --target-dir target/fuzz --quiet
 
