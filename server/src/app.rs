@@ -237,12 +237,10 @@ impl Rail {
             r.permit_id = Some(p.jti.clone());
             r.payload_hash = Some(p.payload_hash.clone());
             r.reason = Some("recovered after restart".into());
+            // The receipt and the permit's end in one transaction: a crash during recovery
+            // leaves the permit to the next recovery, never with two recovery receipts.
             self.ledger
-                .append_receipt(r, t.signer.clone())
-                .await
-                .map_err(|e| e.to_string())?;
-            self.ledger
-                .finish_permit(&p.tenant, &p.jti, outcome)
+                .finish_with_receipt(&p.tenant, &p.jti, outcome, r, t.signer.clone())
                 .await
                 .map_err(|e| e.to_string())?;
             n += 1;
