@@ -157,16 +157,10 @@ test('intent then execute; a replay is refused', async () => {
 });
 
 
-test('receipts verify as a chain, and an edit is found', async (t) => {
+test('receipts verify as a chain, and an edit is found', async () => {
   const admin = new Rail({ url: demo.railUrl, apiKey: demo.adminKey, agentId: demo.agentId });
   await rail.act('money.refund', { payment_id: pid(), amount: 2, currency: 'usd' });
-  let chain;
-  try {
-    chain = (await admin.receipts({ after: 0, limit: 1000 })).receipts;
-  } catch (e) {
-    if (e instanceof sdk.AuthenticationError) return t.skip('the admin key cannot list receipts here');
-    throw e;
-  }
+  const chain = (await admin.receipts({ after: 0, limit: 1000 })).receipts;
   const jwks = await rail.jwks();
   const report = sdk.verifyReceipts(chain, jwks);
   assert.equal(report.count, chain.length);

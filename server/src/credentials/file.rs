@@ -1,7 +1,6 @@
 //! `file:/path`: a credential read from a file (Docker/Kubernetes secrets) at every fetch.
 //! One trailing newline (`\n` or `\r\n`) is trimmed; anything else is kept as is.
 
-use tokio::io::AsyncReadExt;
 use zeroize::Zeroize;
 
 use super::{CredentialError, CredentialProvider};
@@ -30,29 +29,41 @@ impl CredentialProvider for FileProvider {
             reference: reference.clone(),
             reason: e.kind().to_string(),
         };
-        let f = tokio::fs::File::open(path).await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                CredentialError::NotFound {
-                    reference: reference.clone(),
+        // One blocking-pool hop for open + read (tokio::fs would take one per call).
+        let owned = path.to_owned();
+        let read = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+            use std::io::Read as _;
+            let f = std::fs::File::open(owned)?;
+            let mut buf = Vec::with_capacity(256);
+            match f.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf) {
+                Ok(_) => Ok(buf),
+                Err(e) => {
+                    buf.zeroize();
+                    Err(e)
                 }
-            } else {
-                unavailable(e)
             }
+        })
+        .await
+        .map_err(|_| CredentialError::Unavailable {
+            reference: reference.clone(),
+            reason: "the read task failed".into(),
         })?;
-        let mut buf = Vec::with_capacity(256);
-        let read = f.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf).await;
+        let mut buf = match read {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CredentialError::NotFound {
+                    reference: reference.clone(),
+                })
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
         let invalid = |reason: &str| CredentialError::Invalid {
             reference: reference.clone(),
             reason: reason.to_owned(),
         };
-        let result = match read {
-            Err(e) => Err(unavailable(e)),
-            Ok(n) if n as u64 > MAX_FILE_BYTES => Err(invalid("the file is larger than 64 KiB")),
-            Ok(_) => Ok(()),
-        };
-        if let Err(e) = result {
+        if buf.len() as u64 > MAX_FILE_BYTES {
             buf.zeroize();
-            return Err(e);
+            return Err(invalid("the file is larger than 64 KiB"));
         }
         let mut value = match String::from_utf8(buf) {
             Ok(s) => s,
