@@ -502,29 +502,23 @@ impl Rail {
         let Some(connector) = t.connectors.get(&binding.connector) else {
             return Err(AppError::internal("binding to a missing connector"));
         };
-        // Build the request and fetch the credentials first: nothing is consumed until the rail
-        // is ready to send, so a credential outage leaves the permit usable (it is still
-        // single-use: only a consume that wins forwards).
         let outbound = match mapping::build(&binding.request, params, Some(claims.jti.clone())) {
             Ok(o) => o,
             Err(e) => return Err(self.refuse(t, r, AppError::internal(e)).await),
         };
-        let started = Instant::now();
-        let (secret, extra) = match self.fetch_credentials(connector).await {
-            Ok(s) => s,
-            Err(e) => {
-                r.outcome = Some(outcome_name(Outcome::NotForwarded).into());
-                let err = AppError::from(intentrail_core::Error::from(e));
-                return Err(self.refuse(t, r, err).await);
-            }
-        };
-        self.metrics.stage("credential", started.elapsed());
-        // ONE conditional update issued → forwarding, acknowledged before any byte leaves.
-        let consumed = self
-            .ledger
-            .consume_for_forward(&t.id, &claims.jti)
-            .await
-            .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
+        // ONE conditional update decides the single use, before any credential is fetched
+        // (so replays are refused at once and never cost a store round trip). Without a
+        // credential to fetch, it goes straight to `forwarding`; otherwise `consumed` first,
+        // and `forwarding` once the credential is in hand, so a crash in between is recorded
+        // as `not_forwarded`, and a crash after it as `unknown`.
+        let needs_credentials =
+            connector.credential.is_some() || !connector.extra_credentials.is_empty();
+        let consumed = if needs_credentials {
+            self.ledger.consume_permit(&t.id, &claims.jti).await
+        } else {
+            self.ledger.consume_for_forward(&t.id, &claims.jti).await
+        }
+        .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
         match consumed {
             ConsumeOutcome::Consumed(_) => {}
             ConsumeOutcome::AlreadyUsed => {
@@ -538,6 +532,26 @@ impl Rail {
                     "this rail did not issue the permit",
                 );
                 return Err(self.refuse(t, r, err).await);
+            }
+        }
+        // From here on the permit is spent: every path finishes it with an outcome.
+        let started = Instant::now();
+        let (secret, extra) = match self.fetch_credentials(connector).await {
+            Ok(s) => s,
+            Err(e) => {
+                let err = AppError::from(intentrail_core::Error::from(e));
+                return Err(self
+                    .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, err)
+                    .await);
+            }
+        };
+        self.metrics.stage("credential", started.elapsed());
+        if needs_credentials {
+            if let Err(e) = self.ledger.mark_forwarding(&t.id, &claims.jti).await {
+                let err = AppError::from(intentrail_core::Error::from(e));
+                return Err(self
+                    .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, err)
+                    .await);
             }
         }
         let started = Instant::now();
