@@ -30,6 +30,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 LAT_ROUNDS=${LAT_ROUNDS:-2}
 LAT_DURATION=${LAT_DURATION:-8}
+MODES=${MODES:-direct nginx oneshot twophase}
 QUIET_WAIT=${QUIET_WAIT:-90}   # seconds to wait for the 1-minute load to drop below 1.5
 
 need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
@@ -39,6 +40,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 cargo build --release -q -p intentrail-server --bin intentrail -p intentrail-bench
 bin=$root/target/release
+rail_bin=${RAIL_BIN:-$bin/intentrail}   # RAIL_BIN=path compares another rail build
 
 work=$(mktemp -d)
 pids=()
@@ -116,7 +118,7 @@ sed -i \
   -e "s|^allow_private = false|allow_private = true|" \
   "$work/rail/intentrail.toml"
 BENCH_UPSTREAM_KEY=sk_bench_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n') \
-  RUST_LOG=${RAIL_LOG:-warn} "$bin/intentrail" serve --config "$work/rail/intentrail.toml" \
+  ${RAIL_LOG:+RUST_LOG=$RAIL_LOG} "$rail_bin" serve --config "$work/rail/intentrail.toml" \
   >"$work/rail.log" 2>&1 &
 rail_pid=$!; pids+=("$rail_pid")
 wait_http "http://127.0.0.1:$rail_port/healthz"
@@ -192,13 +194,21 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # warm-up (connections, page cache, WAL)
 run oneshot 0 "$CONNECTIONS" "$THREADS" 3 >/dev/null
+if [ -n "${PERF:-}" ]; then # PERF=oneshot|twophase: profile the rail over one round of that mode
+  mkdir -p target/bench
+  perf record -F 499 -g -p "$rail_pid" -o target/bench/perf.data -- sleep "$DURATION" 2>/dev/null &
+  perf_pid=$!
+  run "$PERF" 0 "$CONNECTIONS" "$THREADS" "$DURATION"
+  wait "$perf_pid" || true
+  echo "perf profile of the rail ($PERF): target/bench/perf.data" >&2
+fi
 : >"$results"
 for r in $(seq "$ROUNDS"); do
-  for m in direct nginx oneshot twophase; do run "$m" "$r" "$CONNECTIONS" "$THREADS" "$DURATION"; done
+  for m in $MODES; do run "$m" "$r" "$CONNECTIONS" "$THREADS" "$DURATION"; done
 done
-run oneshot-client 1 "$CONNECTIONS" "$THREADS" "$DURATION"
+[ -n "${CALIBRATE-1}" ] && [ "$ROUNDS" -gt 0 ] && run oneshot-client 1 "$CONNECTIONS" "$THREADS" "$DURATION"
 for r in $(seq "$LAT_ROUNDS"); do
-  for m in direct nginx oneshot twophase; do run "$m" "$r" 1 1 "$LAT_DURATION"; done
+  for m in $MODES; do run "$m" "$r" 1 1 "$LAT_DURATION"; done
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 curl -s "http://127.0.0.1:$rail_port/metrics" >"$work/metrics.txt"
@@ -228,7 +238,7 @@ print(f"IntentRail bench @ {rev}: {ncpu} CPUs, load avg {l0} at start, {l1} at e
 print()
 print("| path | req/s | p50 µs | p99 µs | errors | CPU µs/req proxy | CPU µs/req upstream | × direct | × nginx |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-base = {m: med(m, conns, rps) for m in ("direct", "nginx")}
+base = {m: med(m, conns, rps) if (m, conns) in rows else float("nan") for m in ("direct", "nginx")}
 for m in ("direct", "nginx", "oneshot", "twophase", "oneshot-client"):
     if (m, conns) not in rows: continue
     r = med(m, conns, rps)
@@ -238,7 +248,7 @@ for m in ("direct", "nginx", "oneshot", "twophase", "oneshot-client"):
           f"{cp} | {med(m, conns, cpu('tu')):.0f} | {r / base['direct']:.3f} | {r / base['nginx']:.3f} |")
 if ("oneshot", conns) in rows and ("twophase", conns) in rows:
     print(f"\ntwo-phase / one-shot throughput: {med('twophase', conns, rps) / med('oneshot', conns, rps):.2f}")
-if ("direct", 1) in rows:
+if ("direct", 1) in rows and ("oneshot", 1) in rows:
     print(f"\n1 connection, {ldur} s x {lrounds} rounds (medians):\n")
     print("| path | req/s | p50 µs | p99 µs | added p50 µs | added p99 µs |")
     print("|---|---:|---:|---:|---:|---:|")
