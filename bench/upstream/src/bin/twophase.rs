@@ -93,7 +93,13 @@ async fn post(s: &mut Sender, o: &Opts, path: &str, body: String) -> Result<(u16
 
 async fn one_action(s: &mut Sender, o: &Opts) -> Result<bool, String> {
     if !o.two_phase {
-        let (st, _) = post(s, o, &format!("/v1/actions/{}", o.action), format!("{{\"params\":{}}}", o.params)).await?;
+        let (st, _) = post(
+            s,
+            o,
+            &format!("/v1/actions/{}", o.action),
+            format!("{{\"params\":{}}}", o.params),
+        )
+        .await?;
         return Ok(st == 200);
     }
     let (st, body) = post(
