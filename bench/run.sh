@@ -193,7 +193,7 @@ done
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # warm-up (connections, page cache, WAL)
-run oneshot 0 "$CONNECTIONS" "$THREADS" 3 >/dev/null
+[ "${WARMUP:-3}" -gt 0 ] && run oneshot 0 "$CONNECTIONS" "$THREADS" "${WARMUP:-3}" >/dev/null
 if [ -n "${PERF:-}" ]; then # PERF=oneshot|twophase: profile the rail over one round of that mode
   mkdir -p target/bench
   perf record -F 499 -g -p "$rail_pid" -o target/bench/perf.data -- sleep "$DURATION" 2>/dev/null &

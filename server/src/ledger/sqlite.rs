@@ -1135,6 +1135,31 @@ impl Ledger for SqliteLedger {
         .await
     }
 
+    async fn issue_and_consume(
+        &self,
+        adds: &[LimitAdd],
+        permit: &PermitRecord,
+        draft: Receipt,
+        key: Arc<SigningKey>,
+    ) -> Result<IssueOutcome, LedgerError> {
+        let (adds, permit) = (adds.to_vec(), permit.clone());
+        self.write(move |c| {
+            if let LimitOutcome::Exceeded { limit_id } = limit_try_add_tx(c, &adds)? {
+                return Ok(IssueOutcome::LimitExceeded { limit_id });
+            }
+            record_permit_tx(c, &permit)?;
+            let receipt = append_receipt_tx(c, draft, &key)?;
+            match consume_tx(c, &permit.tenant, &permit.jti, "forwarding")? {
+                ConsumeOutcome::Consumed(_) => Ok(IssueOutcome::Issued(Box::new(receipt))),
+                other => Err(LedgerError::Internal(format!(
+                    "permit {:?} just issued could not be consumed: {other:?}",
+                    permit.jti
+                ))),
+            }
+        })
+        .await
+    }
+
     async fn consume_for_forward(
         &self,
         tenant: &str,
