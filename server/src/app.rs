@@ -1162,18 +1162,14 @@ async fn one_shot(
                 .await?
             {
                 Prepared::Pending { body } => Ok((StatusCode::ACCEPTED, body)),
-                // The permit is issued by this process for this request: its trust never
-                // crosses a boundary, so it is not re-verified; it is still recorded, consumed
-                // once and receipted.
-                Prepared::Allowed(a) => {
-                    let started = Instant::now();
-                    let _token = permit::issue(&a.claims, &t.signer).map_err(AppError::from)?;
-                    rail.metrics.stage("permit", started.elapsed());
-                    Ok((
-                        StatusCode::OK,
-                        rail.execute_fresh(t, &p, &a, &params).await?,
-                    ))
-                }
+                // The permit is issued by this process for this request and never leaves it:
+                // no compact JWS is signed (nobody could ever verify it) and nothing is
+                // re-verified; the permit is still recorded with its claims, consumed once and
+                // receipted, and both receipts are signed.
+                Prepared::Allowed(a) => Ok((
+                    StatusCode::OK,
+                    rail.execute_fresh(t, &p, &a, &params).await?,
+                )),
             }
         })
         .await?;
