@@ -314,8 +314,8 @@ impl Rail {
         }
     }
 
-    /// Authenticate → validate → policy → limits → permit. The first half of every governed
-    /// action.
+    /// Validate → policy → limits → signed permit, recorded with its decision receipt: the
+    /// first half of the two-phase path (`POST /v1/intents`).
     async fn decide(
         &self,
         t: &Tenant,
@@ -324,6 +324,69 @@ impl Rail {
         params: &Value,
         idempotency_key: Option<&str>,
     ) -> Result<Decided, AppError> {
+        let prepared = match self.prepare(t, p, action, params, idempotency_key).await? {
+            Prepared::Pending { body } => return Ok(Decided::Pending { body }),
+            Prepared::Allowed(a) => a,
+        };
+        let started = Instant::now();
+        let token = permit::issue(&prepared.claims, &t.signer).map_err(AppError::from)?;
+        self.metrics.stage("permit", started.elapsed());
+        let receipt = self.issue(t, &prepared).await?;
+        Ok(Decided::Issued {
+            token,
+            claims: Box::new(prepared.claims),
+            receipt_id: receipt.id,
+        })
+    }
+
+    /// Record an allowed decision: limits, the permit row (issued) and its decision receipt in
+    /// one ledger transaction. A limit without room is refused (`rate_limited`) with a receipt.
+    async fn issue(&self, t: &Tenant, a: &Allowed) -> Result<Receipt, AppError> {
+        let started = Instant::now();
+        let issued = self
+            .ledger
+            .issue_permit(&a.adds, &a.permit, a.allowed.clone(), t.signer.clone())
+            .await
+            .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
+        self.metrics.stage("receipt", started.elapsed());
+        self.issued(t, a, issued).await
+    }
+
+    async fn issued(
+        &self,
+        t: &Tenant,
+        a: &Allowed,
+        issued: IssueOutcome,
+    ) -> Result<Receipt, AppError> {
+        match issued {
+            IssueOutcome::Issued(r) => {
+                self.metrics.decision("allow");
+                Ok(*r)
+            }
+            IssueOutcome::LimitExceeded { limit_id } => {
+                let mut r = a.denied.clone();
+                r.decision = Some("deny".into());
+                r.reason = Some(limit_id.clone());
+                let err = AppError::new(
+                    ErrorKind::RateLimited,
+                    format!("limit {limit_id:?} reached"),
+                )
+                .with("limit_id", json!(limit_id));
+                Err(self.refuse(t, r, err).await)
+            }
+        }
+    }
+
+    /// Authenticate → validate → policy → limits → permit claims: everything of a decision but
+    /// its ledger write (refusals are receipted here).
+    async fn prepare(
+        &self,
+        t: &Tenant,
+        p: &Principal,
+        action: &str,
+        params: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Prepared, AppError> {
         let binding = t.bindings.get(action).ok_or_else(|| {
             AppError::new(ErrorKind::UnknownAction, format!("no action {action:?}"))
         })?;
@@ -370,7 +433,7 @@ impl Rail {
                 r.reason = Some(policy_ids.join(","));
                 self.metrics.decision("approval_required");
                 let r = self.append(t, r).await?;
-                return Ok(Decided::Pending {
+                return Ok(Prepared::Pending {
                     body: json!({
                         "status": "approval_pending",
                         "code": "approval_pending",
@@ -392,7 +455,6 @@ impl Rail {
                 return Err(self.refuse(t, r, err).await);
             }
         };
-        let started = Instant::now();
         let iat = now / 1000;
         let lifetime = i64::try_from(self.config.permit_lifetime_secs).unwrap_or(60);
         let claims = PermitClaims {
@@ -410,8 +472,6 @@ impl Rail {
             idk: idempotency_key.map(str::to_string),
             prv: None,
         };
-        let token = permit::issue(&claims, &t.signer).map_err(AppError::from)?;
-        self.metrics.stage("permit", started.elapsed());
         let permit = PermitRecord {
             jti: claims.jti.clone(),
             tenant: t.id.clone(),
@@ -424,33 +484,13 @@ impl Rail {
         let mut allowed = r.clone();
         allowed.decision = Some("allow".into());
         allowed.permit_id = Some(claims.jti.clone());
-        // Limits, the permit row and its receipt: one transaction.
-        let started = Instant::now();
-        let issued = self
-            .ledger
-            .issue_permit(&adds, &permit, allowed, t.signer.clone())
-            .await
-            .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
-        self.metrics.stage("receipt", started.elapsed());
-        let r = match issued {
-            IssueOutcome::Issued(r) => r,
-            IssueOutcome::LimitExceeded { limit_id } => {
-                r.decision = Some("deny".into());
-                r.reason = Some(limit_id.clone());
-                let err = AppError::new(
-                    ErrorKind::RateLimited,
-                    format!("limit {limit_id:?} reached"),
-                )
-                .with("limit_id", json!(limit_id));
-                return Err(self.refuse(t, r, err).await);
-            }
-        };
-        self.metrics.decision("allow");
-        Ok(Decided::Issued {
-            token,
-            claims: Box::new(claims),
-            receipt_id: r.id,
-        })
+        Ok(Prepared::Allowed(Box::new(Allowed {
+            claims,
+            permit,
+            adds,
+            allowed,
+            denied: r,
+        })))
     }
 
     /// The connector's credential and its `extra_credentials`, fetched concurrently now (or
@@ -479,8 +519,95 @@ impl Rail {
         futures_util::future::try_join(main, extra).await
     }
 
-    /// Consume → credential → forward → receipt. The permit has been verified (or was just
-    /// issued by this process) and its hash matches `params`.
+    /// Everything a forward needs before the permit is consumed: the execution receipt draft,
+    /// the connector, the request built from `params` and the credentials fetched now. A
+    /// failure comes back with its (unwritten) refusal receipt; the caller writes it.
+    async fn ready_to_send<'t>(
+        &self,
+        t: &'t Tenant,
+        p: &Principal,
+        claims: &PermitClaims,
+        params: &Value,
+    ) -> Result<Ready<'t>, Refusal> {
+        let mut r = execution_draft(t, &p.agent, claims);
+        let Some(binding) = t.bindings.get(&claims.act) else {
+            let err = AppError::new(
+                ErrorKind::UnknownAction,
+                format!("no action {:?}", claims.act),
+            );
+            return Err(Refusal::Receipted(Box::new(r), err));
+        };
+        let Some(connector) = t.connectors.get(&binding.connector) else {
+            return Err(Refusal::Bare(AppError::internal(
+                "binding to a missing connector",
+            )));
+        };
+        let outbound = match mapping::build(&binding.request, params, Some(claims.jti.clone())) {
+            Ok(o) => o,
+            Err(e) => return Err(Refusal::Receipted(Box::new(r), AppError::internal(e))),
+        };
+        let started = Instant::now();
+        let (secret, extra) = match self.fetch_credentials(connector).await {
+            Ok(s) => s,
+            Err(e) => {
+                r.outcome = Some(outcome_name(Outcome::NotForwarded).into());
+                let err = AppError::from(intentrail_core::Error::from(e));
+                return Err(Refusal::Receipted(Box::new(r), err));
+            }
+        };
+        self.metrics.stage("credential", started.elapsed());
+        Ok(Ready {
+            r,
+            connector,
+            outbound,
+            secret,
+            extra,
+        })
+    }
+
+    /// Write a refusal from [`Rail::ready_to_send`] and return its error.
+    async fn refuse_ready(&self, t: &Tenant, refusal: Refusal) -> AppError {
+        match refusal {
+            Refusal::Receipted(r, err) => self.refuse(t, *r, err).await,
+            Refusal::Bare(err) => err,
+        }
+    }
+
+    /// One-shot: the decision was allowed a moment ago in this process. When the request is
+    /// built and the credentials are fetched, limits + permit (issued) + decision receipt +
+    /// consume (issued → forwarding) are ONE ledger transaction, acknowledged before any byte
+    /// leaves; then forward → finish + execution receipt. If the rail is not ready to send,
+    /// the decision is recorded alone (permit unspent) and the refusal receipted after it.
+    async fn execute_fresh(
+        &self,
+        t: &Tenant,
+        p: &Principal,
+        a: &Allowed,
+        params: &Value,
+    ) -> Result<Value, AppError> {
+        let ready = match self.ready_to_send(t, p, &a.claims, params).await {
+            Ok(ready) => ready,
+            Err(refusal) => {
+                self.issue(t, a).await?;
+                return Err(self.refuse_ready(t, refusal).await);
+            }
+        };
+        let started = Instant::now();
+        let issued = self
+            .ledger
+            .issue_and_consume(&a.adds, &a.permit, a.allowed.clone(), t.signer.clone())
+            .await
+            .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
+        self.metrics.stage("receipt", started.elapsed());
+        self.issued(t, a, issued).await?;
+        self.forward_and_finish(t, &a.claims, ready).await
+    }
+
+    /// Two-phase execute: consume → credential → forwarding → forward → receipt. The permit has
+    /// been verified and its hash matches `params`. The consume comes first, as ONE conditional
+    /// update, so replays are refused at once and never cost a credential-store round trip;
+    /// `forwarding` is recorded once the credential is in hand, so a crash before it is
+    /// recovered as `not_forwarded`, after it as `unknown`.
     async fn execute_permit(
         &self,
         t: &Tenant,
@@ -488,72 +615,64 @@ impl Rail {
         claims: &PermitClaims,
         params: &Value,
     ) -> Result<Value, AppError> {
-        let mut r = draft(t, &p.agent, ReceiptKind::Execution, &claims.act);
-        r.permit_id = Some(claims.jti.clone());
-        r.payload_hash = Some(claims.ph.clone());
-        r.policy_hash = Some(claims.pol.clone());
-        let Some(binding) = t.bindings.get(&claims.act) else {
-            let err = AppError::new(
-                ErrorKind::UnknownAction,
-                format!("no action {:?}", claims.act),
-            );
+        let consumed = self
+            .ledger
+            .consume_permit(&t.id, &claims.jti)
+            .await
+            .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
+        let refused = match consumed {
+            ConsumeOutcome::Consumed(_) => None,
+            ConsumeOutcome::AlreadyUsed => Some(AppError::new(
+                ErrorKind::PermitAlreadyUsed,
+                "this permit was already used",
+            )),
+            ConsumeOutcome::NotFound => Some(AppError::new(
+                ErrorKind::PermitInvalid,
+                "this rail did not issue the permit",
+            )),
+        };
+        if let Some(err) = refused {
+            let r = execution_draft(t, &p.agent, claims);
             return Err(self.refuse(t, r, err).await);
-        };
-        let Some(connector) = t.connectors.get(&binding.connector) else {
-            return Err(AppError::internal("binding to a missing connector"));
-        };
-        let outbound = match mapping::build(&binding.request, params, Some(claims.jti.clone())) {
-            Ok(o) => o,
-            Err(e) => return Err(self.refuse(t, r, AppError::internal(e)).await),
-        };
-        // ONE conditional update decides the single use, before any credential is fetched
-        // (so replays are refused at once and never cost a store round trip). Without a
-        // credential to fetch, it goes straight to `forwarding`; otherwise `consumed` first,
-        // and `forwarding` once the credential is in hand, so a crash in between is recorded
-        // as `not_forwarded`, and a crash after it as `unknown`.
-        let needs_credentials =
-            connector.credential.is_some() || !connector.extra_credentials.is_empty();
-        let consumed = if needs_credentials {
-            self.ledger.consume_permit(&t.id, &claims.jti).await
-        } else {
-            self.ledger.consume_for_forward(&t.id, &claims.jti).await
-        }
-        .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
-        match consumed {
-            ConsumeOutcome::Consumed(_) => {}
-            ConsumeOutcome::AlreadyUsed => {
-                let err =
-                    AppError::new(ErrorKind::PermitAlreadyUsed, "this permit was already used");
-                return Err(self.refuse(t, r, err).await);
-            }
-            ConsumeOutcome::NotFound => {
-                let err = AppError::new(
-                    ErrorKind::PermitInvalid,
-                    "this rail did not issue the permit",
-                );
-                return Err(self.refuse(t, r, err).await);
-            }
         }
         // From here on the permit is spent: every path finishes it with an outcome.
-        let started = Instant::now();
-        let (secret, extra) = match self.fetch_credentials(connector).await {
-            Ok(s) => s,
-            Err(e) => {
-                let err = AppError::from(intentrail_core::Error::from(e));
+        let ready = match self.ready_to_send(t, p, claims, params).await {
+            Ok(ready) => ready,
+            Err(Refusal::Receipted(r, err)) => {
+                return Err(self
+                    .finish_failed(t, *r, &claims.jti, Outcome::NotForwarded, err)
+                    .await)
+            }
+            Err(Refusal::Bare(err)) => {
+                let r = execution_draft(t, &p.agent, claims);
                 return Err(self
                     .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, err)
                     .await);
             }
         };
-        self.metrics.stage("credential", started.elapsed());
-        if needs_credentials {
-            if let Err(e) = self.ledger.mark_forwarding(&t.id, &claims.jti).await {
-                let err = AppError::from(intentrail_core::Error::from(e));
-                return Err(self
-                    .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, err)
-                    .await);
-            }
+        if let Err(e) = self.ledger.mark_forwarding(&t.id, &claims.jti).await {
+            let err = AppError::from(intentrail_core::Error::from(e));
+            return Err(self
+                .finish_failed(t, ready.r, &claims.jti, Outcome::NotForwarded, err)
+                .await);
         }
+        self.forward_and_finish(t, claims, ready).await
+    }
+
+    /// Forward the request of a consumed permit, then finish it with its execution receipt.
+    async fn forward_and_finish(
+        &self,
+        t: &Tenant,
+        claims: &PermitClaims,
+        ready: Ready<'_>,
+    ) -> Result<Value, AppError> {
+        let Ready {
+            mut r,
+            connector,
+            outbound,
+            secret,
+            extra,
+        } = ready;
         let started = Instant::now();
         let sent = self
             .forwarder
@@ -750,6 +869,37 @@ impl Rail {
     }
 }
 
+/// A decision that allowed, not yet written.
+struct Allowed {
+    claims: PermitClaims,
+    permit: PermitRecord,
+    adds: Vec<crate::model::LimitAdd>,
+    /// The decision receipt to write (`allow`).
+    allowed: Receipt,
+    /// The decision receipt draft for a refusal after the fact (a limit without room).
+    denied: Receipt,
+}
+
+enum Prepared {
+    Allowed(Box<Allowed>),
+    Pending { body: Value },
+}
+
+/// A request ready to forward once its permit is consumed.
+struct Ready<'t> {
+    r: Receipt,
+    connector: &'t ConnectorConfig,
+    outbound: crate::forward::Outbound,
+    secret: Option<Secret>,
+    extra: Vec<Secret>,
+}
+
+/// Why a permit cannot be forwarded: with the receipt to write, or (a config bug) without.
+enum Refusal {
+    Receipted(Box<Receipt>, AppError),
+    Bare(AppError),
+}
+
 enum Decided {
     Issued {
         token: String,
@@ -769,6 +919,15 @@ fn outcome_name(o: Outcome) -> &'static str {
         Outcome::NotForwarded => "not_forwarded",
         Outcome::Rejected => "rejected",
     }
+}
+
+/// The execution receipt draft of a permit.
+fn execution_draft(t: &Tenant, agent: &str, claims: &PermitClaims) -> Receipt {
+    let mut r = draft(t, agent, ReceiptKind::Execution, &claims.act);
+    r.permit_id = Some(claims.jti.clone());
+    r.payload_hash = Some(claims.ph.clone());
+    r.policy_hash = Some(claims.pol.clone());
+    r
 }
 
 fn draft(t: &Tenant, agent: &str, kind: ReceiptKind, action: &str) -> Receipt {
@@ -1017,13 +1176,18 @@ async fn one_shot(
     let idk = opt_str(idk, "idempotency_key")?;
     let (status, body) = rail
         .idempotent(t, &p, idk.as_deref(), "action", &params, || async {
-            match rail.decide(t, &p, &action, &params, idk.as_deref()).await? {
-                Decided::Pending { body } => Ok((StatusCode::ACCEPTED, body)),
-                // The permit was signed by this process a moment ago: its trust never crossed a
-                // boundary, so it is not re-verified; it is still recorded and consumed once.
-                Decided::Issued { claims, .. } => Ok((
+            match rail
+                .prepare(t, &p, &action, &params, idk.as_deref())
+                .await?
+            {
+                Prepared::Pending { body } => Ok((StatusCode::ACCEPTED, body)),
+                // The permit is issued by this process for this request and never leaves it:
+                // no compact JWS is signed (nobody could ever verify it) and nothing is
+                // re-verified; the permit is still recorded with its claims, consumed once and
+                // receipted, and both receipts are signed.
+                Prepared::Allowed(a) => Ok((
                     StatusCode::OK,
-                    rail.execute_permit(t, &p, &claims, &params).await?,
+                    rail.execute_fresh(t, &p, &a, &params).await?,
                 )),
             }
         })

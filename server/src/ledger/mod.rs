@@ -226,6 +226,36 @@ pub trait Ledger: Send + Sync + 'static {
         )))
     }
 
+    /// [`Ledger::issue_permit`] and [`Ledger::consume_for_forward`] of that permit, for a
+    /// caller that issues a permit to execute it at once and is ready to send (one-shot). When
+    /// it answers `Issued`, the permit is recorded, its decision receipt appended and the
+    /// permit is in `Forwarding`: a crash after it means `unknown`, as for the two calls. The
+    /// default is the two calls; a backend should make it ONE transaction (SQLite does).
+    async fn issue_and_consume(
+        &self,
+        adds: &[LimitAdd],
+        permit: &PermitRecord,
+        draft: Receipt,
+        key: Arc<SigningKey>,
+    ) -> Result<IssueOutcome, LedgerError> {
+        let out = self.issue_permit(adds, permit, draft, key).await?;
+        if matches!(out, IssueOutcome::Issued(_)) {
+            match self
+                .consume_for_forward(&permit.tenant, &permit.jti)
+                .await?
+            {
+                ConsumeOutcome::Consumed(_) => {}
+                other => {
+                    return Err(LedgerError::Internal(format!(
+                        "permit {:?} just issued could not be consumed: {other:?}",
+                        permit.jti
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// `Issued → Forwarding` for a caller that is ready to send (request built, credential
     /// fetched): exactly one concurrent caller gets `Consumed`, and it is recorded as
     /// forwarding before it is acknowledged.

@@ -43,6 +43,8 @@ use crate::model::{
 
 /// Most jobs the writer commits in one transaction.
 pub const MAX_BATCH: usize = 64;
+/// Compiled statements kept per connection (the write path uses about 25 distinct ones).
+const STATEMENT_CACHE: usize = 64;
 /// Read-only connections used concurrently for reads.
 pub const READERS: usize = 2;
 /// How long a statement waits for a lock held by another connection or process.
@@ -267,6 +269,8 @@ fn open_writer(path: Option<&Path>) -> Result<Connection, LedgerError> {
     .map_err(|e| db_err("open the ledger file", e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| db_err("set busy_timeout", e))?;
+    // Every statement of the write path stays compiled (see `exec`).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     if path.is_some() {
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
@@ -447,11 +451,9 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
 /// Run a batch in one transaction, each job in its own savepoint; `Ok` iff it committed.
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), LedgerError> {
     let outcome = (|| {
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| db_err("begin a write transaction", e))?;
+        exec(conn, "BEGIN IMMEDIATE", []).map_err(|e| db_err("begin a write transaction", e))?;
         for job in batch.iter_mut() {
-            conn.execute_batch("SAVEPOINT job")
-                .map_err(|e| db_err("open a savepoint", e))?;
+            exec(conn, "SAVEPOINT job", []).map_err(|e| db_err("open a savepoint", e))?;
             let ok = job.run(conn);
             if conn.is_autocommit() {
                 // SQLite rolled the whole transaction back (e.g. disk full, I/O error).
@@ -459,15 +461,14 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), Ledger
                     "the write transaction was aborted by SQLite".into(),
                 ));
             }
-            let end = if ok {
-                "RELEASE job"
-            } else {
-                "ROLLBACK TO job; RELEASE job"
-            };
-            conn.execute_batch(end)
-                .map_err(|e| db_err("close a savepoint", e))?;
+            if !ok {
+                exec(conn, "ROLLBACK TO job", [])
+                    .map_err(|e| db_err("roll back a savepoint", e))?;
+            }
+            exec(conn, "RELEASE job", []).map_err(|e| db_err("close a savepoint", e))?;
         }
-        conn.execute_batch("COMMIT")
+        exec(conn, "COMMIT", [])
+            .map(drop)
             .map_err(|e| db_err("commit", e))
     })();
     if outcome.is_err() && !conn.is_autocommit() {
@@ -478,6 +479,21 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), Ledger
 
 // ---------------------------------------------------------------------------------------------
 // Row helpers
+
+/// Run a statement through the connection's statement cache: each SQL text is compiled once
+/// per connection and reused (parsing and planning cost more than running these statements).
+fn exec<P: rusqlite::Params>(c: &Connection, sql: &str, p: P) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(p)
+}
+
+/// [`exec`] for a statement answering one row.
+fn row<T, P, F>(c: &Connection, sql: &str, p: P, f: F) -> rusqlite::Result<T>
+where
+    P: rusqlite::Params,
+    F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+{
+    c.prepare_cached(sql)?.query_row(p, f)
+}
 
 fn parse_state(s: &str) -> Result<PermitState, LedgerError> {
     Ok(match s {
@@ -524,7 +540,8 @@ fn parse_body(tenant: &str, seq: i64, body: &str) -> Result<serde_json::Value, L
 
 /// The current state of a permit, for "wrong transition" messages.
 fn permit_state(conn: &Connection, tenant: &str, jti: &str) -> Result<Option<String>, LedgerError> {
-    conn.query_row(
+    row(
+        conn,
         "SELECT state FROM permits WHERE tenant = ?1 AND jti = ?2",
         params![tenant, jti],
         |r| r.get(0),
@@ -553,7 +570,8 @@ fn transition_err(
 // Operations inside the writer's transaction (composable: one job may run several)
 
 fn record_permit_tx(c: &Connection, p: &PermitRecord) -> Result<(), LedgerError> {
-    c.execute(
+    exec(
+        c,
         "INSERT INTO permits (tenant, jti, agent, action, payload_hash, expires_at_ms,
                                       idempotency_key, state, issued_at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'issued', ?8)",
@@ -589,27 +607,27 @@ fn consume_tx(
     jti: &str,
     to: &str,
 ) -> Result<ConsumeOutcome, LedgerError> {
-    let won = c
-        .query_row(
-            "UPDATE permits SET state = ?4, consumed_at_ms = ?3,
+    let won = row(
+        c,
+        "UPDATE permits SET state = ?4, consumed_at_ms = ?3,
                             forwarding_at_ms = CASE WHEN ?4 = 'forwarding' THEN ?3 END
                      WHERE tenant = ?1 AND jti = ?2 AND state = 'issued'
                      RETURNING agent, action, payload_hash, expires_at_ms, idempotency_key",
-            params![tenant, jti, now_ms(), to],
-            |r| {
-                Ok(PermitRecord {
-                    jti: jti.to_owned(),
-                    tenant: tenant.to_owned(),
-                    agent: r.get(0)?,
-                    action: r.get(1)?,
-                    payload_hash: r.get(2)?,
-                    expires_at_ms: r.get(3)?,
-                    idempotency_key: r.get(4)?,
-                })
-            },
-        )
-        .optional()
-        .map_err(|e| db_err("consume a permit", e))?;
+        params![tenant, jti, now_ms(), to],
+        |r| {
+            Ok(PermitRecord {
+                jti: jti.to_owned(),
+                tenant: tenant.to_owned(),
+                agent: r.get(0)?,
+                action: r.get(1)?,
+                payload_hash: r.get(2)?,
+                expires_at_ms: r.get(3)?,
+                idempotency_key: r.get(4)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(|e| db_err("consume a permit", e))?;
     Ok(match won {
         Some(rec) => ConsumeOutcome::Consumed(rec),
         None if permit_state(c, tenant, jti)?.is_some() => ConsumeOutcome::AlreadyUsed,
@@ -618,13 +636,13 @@ fn consume_tx(
 }
 
 fn finish_tx(c: &Connection, tenant: &str, jti: &str, outcome: Outcome) -> Result<(), LedgerError> {
-    let n = c
-        .execute(
-            "UPDATE permits SET state = 'done', outcome = ?3, done_at_ms = ?4
+    let n = exec(
+        c,
+        "UPDATE permits SET state = 'done', outcome = ?3, done_at_ms = ?4
                      WHERE tenant = ?1 AND jti = ?2 AND state IN ('consumed', 'forwarding')",
-            params![tenant, jti, outcome_str(outcome), now_ms()],
-        )
-        .map_err(|e| db_err("finish a permit", e))?;
+        params![tenant, jti, outcome_str(outcome), now_ms()],
+    )
+    .map_err(|e| db_err("finish a permit", e))?;
     if n == 1 {
         Ok(())
     } else {
@@ -647,16 +665,16 @@ fn limit_try_add_tx(c: &Connection, adds: &[LimitAdd]) -> Result<LimitOutcome, L
         let (count, sum) = match totals.get(&key) {
             Some(v) => *v,
             None => {
-                let stored: Option<(i64, f64)> = c
-                    .query_row(
-                        "SELECT req_count, amount_sum FROM limit_windows
+                let stored: Option<(i64, f64)> = row(
+                    c,
+                    "SELECT req_count, amount_sum FROM limit_windows
                                  WHERE tenant = ?1 AND agent = ?2 AND limit_id = ?3
                                    AND window_start_ms = ?4",
-                        params![key.0, key.1, key.2, key.3],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(|e| db_err("read a limit window", e))?;
+                    params![key.0, key.1, key.2, key.3],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(|e| db_err("read a limit window", e))?;
                 order.push(key.clone());
                 match stored {
                     Some((n, s)) => (to_u64(n, "limit count")?, s),
@@ -680,7 +698,8 @@ fn limit_try_add_tx(c: &Connection, adds: &[LimitAdd]) -> Result<LimitOutcome, L
         let Some((count, sum)) = totals.get(key) else {
             continue;
         };
-        c.execute(
+        exec(
+            c,
             "INSERT INTO limit_windows (tenant, agent, limit_id, window_start_ms,
                                                 req_count, amount_sum)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -697,7 +716,8 @@ fn limit_try_add_tx(c: &Connection, adds: &[LimitAdd]) -> Result<LimitOutcome, L
             ],
         )
         .map_err(|e| db_err("update a limit window", e))?;
-        c.execute(
+        exec(
+            c,
             "DELETE FROM limit_windows
                      WHERE tenant = ?1 AND agent = ?2 AND limit_id = ?3 AND window_start_ms < ?4",
             params![key.0, key.1, key.2, key.3],
@@ -712,15 +732,15 @@ fn append_receipt_tx(
     mut draft: Receipt,
     key: &SigningKey,
 ) -> Result<Receipt, LedgerError> {
-    let head: Option<(i64, String)> = c
-        .query_row(
-            "SELECT seq, hash FROM receipts WHERE tenant = ?1
+    let head: Option<(i64, String)> = row(
+        c,
+        "SELECT seq, hash FROM receipts WHERE tenant = ?1
                      ORDER BY seq DESC LIMIT 1",
-            params![draft.tenant],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(|e| db_err("read the chain head", e))?;
+        params![draft.tenant],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(|e| db_err("read the chain head", e))?;
     let (last, prev) = head.unwrap_or_else(|| (0, GENESIS_PREV.to_owned()));
     let seq = to_u64(last, "receipt seq")?
         .checked_add(1)
@@ -732,7 +752,8 @@ fn append_receipt_tx(
         .map_err(|e| LedgerError::Internal(format!("cannot seal a receipt: {e}")))?;
     let body = serde_json::to_string(&draft)
         .map_err(|e| LedgerError::Internal(format!("cannot serialize a receipt: {e}")))?;
-    c.execute(
+    exec(
+        c,
         "INSERT INTO receipts (tenant, seq, id, hash, body, created_at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
@@ -770,13 +791,13 @@ impl Ledger for SqliteLedger {
     async fn mark_forwarding(&self, tenant: &str, jti: &str) -> Result<(), LedgerError> {
         let (tenant, jti) = (tenant.to_owned(), jti.to_owned());
         self.write(move |c| {
-            let n = c
-                .execute(
-                    "UPDATE permits SET state = 'forwarding', forwarding_at_ms = ?3
+            let n = exec(
+                c,
+                "UPDATE permits SET state = 'forwarding', forwarding_at_ms = ?3
                      WHERE tenant = ?1 AND jti = ?2 AND state = 'consumed'",
-                    params![tenant, jti, now_ms()],
-                )
-                .map_err(|e| db_err("mark a permit forwarding", e))?;
+                params![tenant, jti, now_ms()],
+            )
+            .map_err(|e| db_err("mark a permit forwarding", e))?;
             if n == 1 {
                 Ok(())
             } else {
@@ -847,26 +868,26 @@ impl Ledger for SqliteLedger {
             payload_hash.to_owned(),
         );
         self.write(move |c| {
-            let inserted = c
-                .execute(
-                    "INSERT INTO idempotency (tenant, agent, idem_key, payload_hash, state,
+            let inserted = exec(
+                c,
+                "INSERT INTO idempotency (tenant, agent, idem_key, payload_hash, state,
                                               created_at_ms)
                      VALUES (?1, ?2, ?3, ?4, 'in_progress', ?5)
                      ON CONFLICT (tenant, agent, idem_key) DO NOTHING",
-                    params![t, a, k, h, now_ms()],
-                )
-                .map_err(|e| db_err("begin an idempotent request", e))?;
+                params![t, a, k, h, now_ms()],
+            )
+            .map_err(|e| db_err("begin an idempotent request", e))?;
             if inserted == 1 {
                 return Ok(IdempotencyBegin::New);
             }
-            let (stored_hash, state, response): (String, String, Option<String>) = c
-                .query_row(
-                    "SELECT payload_hash, state, response FROM idempotency
+            let (stored_hash, state, response): (String, String, Option<String>) = row(
+                c,
+                "SELECT payload_hash, state, response FROM idempotency
                      WHERE tenant = ?1 AND agent = ?2 AND idem_key = ?3",
-                    params![t, a, k],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .map_err(|e| db_err("read an idempotency record", e))?;
+                params![t, a, k],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(|e| db_err("read an idempotency record", e))?;
             if stored_hash != h {
                 return Ok(IdempotencyBegin::Conflict);
             }
@@ -898,25 +919,25 @@ impl Ledger for SqliteLedger {
         let body = serde_json::to_string(response)
             .map_err(|e| LedgerError::Internal(format!("cannot serialize a response: {e}")))?;
         self.write(move |c| {
-            let n = c
-                .execute(
-                    "UPDATE idempotency SET state = 'done', response = ?4, completed_at_ms = ?5
+            let n = exec(
+                c,
+                "UPDATE idempotency SET state = 'done', response = ?4, completed_at_ms = ?5
                      WHERE tenant = ?1 AND agent = ?2 AND idem_key = ?3
                        AND state = 'in_progress'",
-                    params![t, a, k, body, now_ms()],
-                )
-                .map_err(|e| db_err("complete an idempotent request", e))?;
+                params![t, a, k, body, now_ms()],
+            )
+            .map_err(|e| db_err("complete an idempotent request", e))?;
             if n == 1 {
                 return Ok(());
             }
-            let exists = c
-                .query_row(
-                    "SELECT 1 FROM idempotency WHERE tenant = ?1 AND agent = ?2 AND idem_key = ?3",
-                    params![t, a, k],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(|e| db_err("read an idempotency record", e))?;
+            let exists = row(
+                c,
+                "SELECT 1 FROM idempotency WHERE tenant = ?1 AND agent = ?2 AND idem_key = ?3",
+                params![t, a, k],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(|e| db_err("read an idempotency record", e))?;
             match exists {
                 Some(()) => Ok(()), // already done: the first response stays
                 None => Err(LedgerError::Internal(format!(
@@ -935,7 +956,8 @@ impl Ledger for SqliteLedger {
     ) -> Result<(), LedgerError> {
         let (t, a, k) = (tenant.to_owned(), agent.to_owned(), key.to_owned());
         self.write(move |c| {
-            c.execute(
+            exec(
+                c,
                 "DELETE FROM idempotency
                  WHERE tenant = ?1 AND agent = ?2 AND idem_key = ?3 AND state = 'in_progress'",
                 params![t, a, k],
@@ -969,14 +991,14 @@ impl Ledger for SqliteLedger {
     ) -> Result<Option<serde_json::Value>, LedgerError> {
         let (t, id) = (tenant.to_owned(), id.to_owned());
         self.read(move |c| {
-            let row: Option<(i64, String)> = c
-                .query_row(
-                    "SELECT seq, body FROM receipts WHERE tenant = ?1 AND id = ?2",
-                    params![t, id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(|e| db_err("read a receipt", e))?;
+            let row: Option<(i64, String)> = row(
+                c,
+                "SELECT seq, body FROM receipts WHERE tenant = ?1 AND id = ?2",
+                params![t, id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| db_err("read a receipt", e))?;
             row.map(|(seq, body)| parse_body(&t, seq, &body))
                 .transpose()
         })
@@ -1027,7 +1049,8 @@ impl Ledger for SqliteLedger {
     ) -> Result<(), LedgerError> {
         let (t, a, h) = (tenant.to_owned(), agent.to_owned(), key_hash.to_owned());
         self.write(move |c| {
-            c.execute(
+            exec(
+                c,
                 "INSERT INTO agent_keys (tenant, agent, key_hash, revoked, updated_at_ms)
                  VALUES (?1, ?2, ?3, 0, ?4)
                  ON CONFLICT (tenant, agent)
@@ -1045,24 +1068,24 @@ impl Ledger for SqliteLedger {
         let (t, a) = (tenant.to_owned(), agent.to_owned());
         self.write(move |c| {
             let now = now_ms();
-            let n = c
-                .execute(
-                    "INSERT INTO agent_keys (tenant, agent, key_hash, revoked, updated_at_ms)
+            let n = exec(
+                c,
+                "INSERT INTO agent_keys (tenant, agent, key_hash, revoked, updated_at_ms)
                      VALUES (?1, ?2, NULL, 1, ?3)
                      ON CONFLICT (tenant, agent) DO NOTHING",
-                    params![t, a, now],
-                )
-                .map_err(|e| db_err("revoke an agent", e))?;
+                params![t, a, now],
+            )
+            .map_err(|e| db_err("revoke an agent", e))?;
             if n == 1 {
                 return Ok(true);
             }
-            let n = c
-                .execute(
-                    "UPDATE agent_keys SET revoked = 1, updated_at_ms = ?3
+            let n = exec(
+                c,
+                "UPDATE agent_keys SET revoked = 1, updated_at_ms = ?3
                      WHERE tenant = ?1 AND agent = ?2 AND revoked = 0",
-                    params![t, a, now],
-                )
-                .map_err(|e| db_err("revoke an agent", e))?;
+                params![t, a, now],
+            )
+            .map_err(|e| db_err("revoke an agent", e))?;
             Ok(n == 1)
         })
         .await
@@ -1108,6 +1131,31 @@ impl Ledger for SqliteLedger {
             Ok(IssueOutcome::Issued(Box::new(append_receipt_tx(
                 c, draft, &key,
             )?)))
+        })
+        .await
+    }
+
+    async fn issue_and_consume(
+        &self,
+        adds: &[LimitAdd],
+        permit: &PermitRecord,
+        draft: Receipt,
+        key: Arc<SigningKey>,
+    ) -> Result<IssueOutcome, LedgerError> {
+        let (adds, permit) = (adds.to_vec(), permit.clone());
+        self.write(move |c| {
+            if let LimitOutcome::Exceeded { limit_id } = limit_try_add_tx(c, &adds)? {
+                return Ok(IssueOutcome::LimitExceeded { limit_id });
+            }
+            record_permit_tx(c, &permit)?;
+            let receipt = append_receipt_tx(c, draft, &key)?;
+            match consume_tx(c, &permit.tenant, &permit.jti, "forwarding")? {
+                ConsumeOutcome::Consumed(_) => Ok(IssueOutcome::Issued(Box::new(receipt))),
+                other => Err(LedgerError::Internal(format!(
+                    "permit {:?} just issued could not be consumed: {other:?}",
+                    permit.jti
+                ))),
+            }
         })
         .await
     }

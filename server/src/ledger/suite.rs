@@ -697,11 +697,78 @@ pub(crate) async fn composite_operations_keep_the_semantics(l: Arc<dyn Ledger>) 
         .any(|(p, _)| p.tenant == t));
     // Finishing twice is refused and appends nothing.
     assert!(l
-        .finish_with_receipt(&t, &jti, Outcome::Success, draft(&t, "r-again"), key)
+        .finish_with_receipt(
+            &t,
+            &jti,
+            Outcome::Success,
+            draft(&t, "r-again"),
+            key.clone()
+        )
         .await
         .is_err());
     assert_eq!(
         l.receipts_after(&t, 0, 10).await.expect("receipts").len(),
         3
+    );
+
+    // issue_and_consume (one-shot): the permit is recorded, its receipt chained and the
+    // permit already Forwarding (nobody can consume it again); a limit without room applies
+    // nothing.
+    let p = permit(&t, "jti-oneshot");
+    let out = l
+        .issue_and_consume(
+            &[add(&t, "one", 0, Some(1), None)],
+            &p,
+            draft(&t, "r-oneshot"),
+            key.clone(),
+        )
+        .await
+        .expect("issue and consume");
+    let IssueOutcome::Issued(r) = out else {
+        panic!("limit had room")
+    };
+    assert_eq!(r.seq, 4);
+    assert_eq!(
+        l.consume_for_forward(&t, &p.jti).await.expect("consume"),
+        ConsumeOutcome::AlreadyUsed
+    );
+    assert!(l
+        .unfinished_permits()
+        .await
+        .expect("unfinished")
+        .iter()
+        .any(|(u, s)| u.jti == p.jti && *s == PermitState::Forwarding));
+    let full = permit(&t, "jti-oneshot-full");
+    let out = l
+        .issue_and_consume(
+            &[add(&t, "one", 0, Some(1), None)],
+            &full,
+            draft(&t, "r-oneshot-full"),
+            key.clone(),
+        )
+        .await
+        .expect("issue and consume");
+    assert_eq!(
+        out,
+        IssueOutcome::LimitExceeded {
+            limit_id: "one".into()
+        }
+    );
+    assert_eq!(
+        l.consume_permit(&t, &full.jti).await.expect("consume"),
+        ConsumeOutcome::NotFound
+    );
+    l.finish_with_receipt(
+        &t,
+        &p.jti,
+        Outcome::Success,
+        draft(&t, "r-oneshot-done"),
+        key,
+    )
+    .await
+    .expect("finish");
+    assert_eq!(
+        l.receipts_after(&t, 0, 10).await.expect("receipts").len(),
+        5
     );
 }
