@@ -390,10 +390,13 @@ async fn slow_downstream_times_out_and_is_not_retried() {
 
 #[tokio::test]
 async fn refused_connection_is_retried_once_then_not_sent() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    // A bound socket that never listens: the port stays reserved for this test (no other test
+    // can start a server on it) and every connect is refused.
+    let reserved = tokio::net::TcpSocket::new_v4().expect("socket");
+    reserved
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let port = reserved.local_addr().expect("addr").port();
     let f = Forwarder::new();
     let mut req = get("/x");
     req.idempotency_key = Some("permit-1".into());

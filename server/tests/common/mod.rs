@@ -110,10 +110,13 @@ pub async fn resetting_downstream() -> (SocketAddr, Arc<Mutex<usize>>) {
 }
 
 /// A port with nothing listening.
+/// The port stays bound (never listening) for the rest of the test process, so no other test
+/// can start a server on it and every connect is refused.
 pub async fn dead_port() -> SocketAddr {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let a = l.local_addr().unwrap();
-    drop(l);
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let a = sock.local_addr().unwrap();
+    std::mem::forget(sock);
     a
 }
 

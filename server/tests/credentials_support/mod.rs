@@ -40,11 +40,19 @@ async fn serve(app: Router) -> SocketAddr {
     addr
 }
 
-/// A port with nothing listening.
-pub async fn dead_port() -> SocketAddr {
+/// A free port for a child process to listen on (released before the child binds it).
+pub async fn free_port() -> u16 {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let a = l.local_addr().unwrap();
-    drop(l);
+    l.local_addr().unwrap().port()
+}
+
+/// A port with nothing listening. It stays bound (never listening) for the rest of the test
+/// process, so no other test can start a server on it and every connect is refused.
+pub async fn dead_port() -> SocketAddr {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let a = sock.local_addr().unwrap();
+    std::mem::forget(sock);
     a
 }
 
@@ -99,7 +107,7 @@ impl Moto {
             eprintln!("SKIP: moto_server not found; run scripts/test-credentials.sh");
             return None;
         };
-        let port = dead_port().await.port();
+        let port = free_port().await;
         let child = std::process::Command::new(bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(std::process::Stdio::null())
