@@ -354,8 +354,6 @@ def test_actions_lists_the_catalog(rail: Rail) -> None:
 
 
 def test_works_after_fork(demo: Any, rail: Rail) -> None:
-    if not hasattr(os, "fork"):
-        pytest.skip("no fork")
     rail.actions()  # the runtime and the connection pool exist in the parent
     r, w = os.pipe()
     child = os.fork()
