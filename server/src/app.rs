@@ -233,7 +233,7 @@ impl Rail {
                 _ => Outcome::Unknown,
             };
             let mut r = draft(t, &p.agent, ReceiptKind::Recovery, &p.action);
-            r.outcome = Some(outcome_name(outcome).into());
+            r.outcome = Some(outcome.as_str().into());
             r.permit_id = Some(p.jti.clone());
             r.payload_hash = Some(p.payload_hash.clone());
             r.reason = Some("recovered after restart".into());
@@ -550,7 +550,7 @@ impl Rail {
         let (secret, extra) = match self.fetch_credentials(connector).await {
             Ok(s) => s,
             Err(e) => {
-                r.outcome = Some(outcome_name(Outcome::NotForwarded).into());
+                r.outcome = Some(Outcome::NotForwarded.as_str().into());
                 let err = AppError::from(intentrail_core::Error::from(e));
                 return Err(Refusal::Receipted(Box::new(r), err));
             }
@@ -696,7 +696,7 @@ impl Rail {
         } else {
             Outcome::Success
         };
-        r.outcome = Some(outcome_name(outcome).into());
+        r.outcome = Some(outcome.as_str().into());
         r.downstream = Some(Downstream {
             method: resp.method.clone(),
             url: resp.url.clone(),
@@ -707,7 +707,7 @@ impl Rail {
         if outcome != Outcome::Success {
             r.code = Some(ErrorKind::DownstreamError.code().into());
         }
-        self.metrics.decision(outcome_name(outcome));
+        self.metrics.decision(outcome.as_str());
         let started = Instant::now();
         let receipt = self
             .ledger
@@ -777,7 +777,7 @@ impl Rail {
         outcome: Outcome,
         err: AppError,
     ) -> AppError {
-        r.outcome = Some(outcome_name(outcome).into());
+        r.outcome = Some(outcome.as_str().into());
         r.code = Some(err.kind.code().into());
         self.metrics.decision(err.kind.code());
         match self
@@ -909,16 +909,6 @@ enum Decided {
     Pending {
         body: Value,
     },
-}
-
-fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Success => "success",
-        Outcome::DownstreamError => "downstream_error",
-        Outcome::Unknown => "unknown",
-        Outcome::NotForwarded => "not_forwarded",
-        Outcome::Rejected => "rejected",
-    }
 }
 
 /// The execution receipt draft of a permit.

@@ -110,3 +110,16 @@ pub enum Outcome {
     /// The execute was refused before anything was consumed or sent (bad permit, mismatch…).
     Rejected,
 }
+
+impl Outcome {
+    /// The name receipts and the ledger use (`success`, `downstream_error`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::DownstreamError => "downstream_error",
+            Outcome::Unknown => "unknown",
+            Outcome::NotForwarded => "not_forwarded",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}

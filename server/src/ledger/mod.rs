@@ -13,6 +13,7 @@ use crate::model::{
 };
 
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod suite;

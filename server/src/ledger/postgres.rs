@@ -43,6 +43,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Row};
 
+use super::rows::{outcome_str, parse_body, parse_state, to_i64, to_u64};
 use super::{AgentKeyRow, IssueOutcome, Ledger, LedgerError, Receipt, SigningKey, GENESIS_PREV};
 use crate::model::{
     ConsumeOutcome, IdempotencyBegin, LimitAdd, LimitOutcome, Outcome, PermitRecord, PermitState,
@@ -878,48 +879,6 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
 ) -> Result<T, LedgerError> {
     row.try_get(idx)
         .map_err(|e| LedgerError::Corrupt(format!("{what}: unexpected column {idx}: {e}")))
-}
-
-fn parse_state(s: &str) -> Result<PermitState, LedgerError> {
-    Ok(match s {
-        "issued" => PermitState::Issued,
-        "consumed" => PermitState::Consumed,
-        "forwarding" => PermitState::Forwarding,
-        "done" => PermitState::Done,
-        other => {
-            return Err(LedgerError::Corrupt(format!(
-                "unknown permit state {other:?}"
-            )))
-        }
-    })
-}
-
-fn outcome_str(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Success => "success",
-        Outcome::DownstreamError => "downstream_error",
-        Outcome::Unknown => "unknown",
-        Outcome::NotForwarded => "not_forwarded",
-        Outcome::Rejected => "rejected",
-    }
-}
-
-fn to_u64(v: i64, what: &str) -> Result<u64, LedgerError> {
-    u64::try_from(v).map_err(|_| LedgerError::Corrupt(format!("negative {what} in the ledger")))
-}
-
-fn to_i64(v: u64, what: &str) -> Result<i64, LedgerError> {
-    i64::try_from(v).map_err(|_| LedgerError::Internal(format!("{what} out of range")))
-}
-
-/// Parse a stored receipt body strictly, returning it exactly as stored otherwise.
-fn parse_body(tenant: &str, seq: i64, body: &str) -> Result<serde_json::Value, LedgerError> {
-    intentrail_core::json::parse_strict(body.as_bytes()).map_err(|e| {
-        LedgerError::Corrupt(format!(
-            "receipt seq {seq} of tenant {tenant:?} is not valid JSON ({})",
-            e.code()
-        ))
-    })
 }
 
 async fn transition_err(

@@ -36,6 +36,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, Semaphore};
 
+use super::rows::{outcome_str, parse_body, parse_state, to_i64, to_u64};
 use super::{AgentKeyRow, IssueOutcome, Ledger, LedgerError, Receipt, SigningKey, GENESIS_PREV};
 use crate::model::{
     ConsumeOutcome, IdempotencyBegin, LimitAdd, LimitOutcome, Outcome, PermitRecord, PermitState,
@@ -493,49 +494,6 @@ where
     F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 {
     c.prepare_cached(sql)?.query_row(p, f)
-}
-
-fn parse_state(s: &str) -> Result<PermitState, LedgerError> {
-    Ok(match s {
-        "issued" => PermitState::Issued,
-        "consumed" => PermitState::Consumed,
-        "forwarding" => PermitState::Forwarding,
-        "done" => PermitState::Done,
-        other => {
-            return Err(LedgerError::Corrupt(format!(
-                "unknown permit state {other:?}"
-            )))
-        }
-    })
-}
-
-fn outcome_str(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Success => "success",
-        Outcome::DownstreamError => "downstream_error",
-        Outcome::Unknown => "unknown",
-        Outcome::NotForwarded => "not_forwarded",
-        Outcome::Rejected => "rejected",
-    }
-}
-
-fn to_u64(v: i64, what: &str) -> Result<u64, LedgerError> {
-    u64::try_from(v).map_err(|_| LedgerError::Corrupt(format!("negative {what} in the ledger")))
-}
-
-fn to_i64(v: u64, what: &str) -> Result<i64, LedgerError> {
-    i64::try_from(v).map_err(|_| LedgerError::Internal(format!("{what} out of range")))
-}
-
-/// Parse a stored receipt body strictly (duplicate keys etc. are corruption, not silently
-/// merged), returning it exactly as stored otherwise.
-fn parse_body(tenant: &str, seq: i64, body: &str) -> Result<serde_json::Value, LedgerError> {
-    intentrail_core::json::parse_strict(body.as_bytes()).map_err(|e| {
-        LedgerError::Corrupt(format!(
-            "receipt seq {seq} of tenant {tenant:?} is not valid JSON ({})",
-            e.code()
-        ))
-    })
 }
 
 /// The current state of a permit, for "wrong transition" messages.
