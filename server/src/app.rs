@@ -16,7 +16,7 @@ use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
 use ed25519_dalek::VerifyingKey;
 use http_body_util::BodyExt as _;
@@ -40,6 +40,9 @@ use crate::policy::{limits, Decision, PolicyEngine, PolicyInput};
 use crate::problem::AppError;
 use crate::secret::Secret;
 
+mod profiles;
+use profiles::{ProfileStore, Target};
+
 /// Leeway the verifier allows on `exp`/`nbf` (seconds); a retired key stays published for the
 /// permit lifetime plus this.
 const LEEWAY_MS: i64 = 5_000;
@@ -60,6 +63,7 @@ pub struct Tenant {
     limits: Vec<limits::LimitConfig>,
     connectors: HashMap<String, ConnectorConfig>,
     bindings: HashMap<String, ActionBinding>,
+    profiles: HashMap<String, crate::config::ProfileBinding>,
     catalog_json: Value,
 }
 
@@ -74,6 +78,7 @@ pub struct Rail {
     catalog: Arc<Catalog>,
     forwarder: Forwarder,
     credentials: Credentials,
+    profiles: ProfileStore,
     /// Prometheus metrics.
     pub metrics: Metrics,
 }
@@ -158,6 +163,11 @@ impl Rail {
                         .map(|c| (c.name.clone(), c.clone()))
                         .collect(),
                     bindings,
+                    profiles: tc
+                        .profiles
+                        .iter()
+                        .map(|p| (p.name.clone(), p.clone()))
+                        .collect(),
                     catalog_json: json!({ "actions": actions }),
                 },
             );
@@ -172,9 +182,11 @@ impl Rail {
             catalog,
             forwarder: Forwarder::new(),
             credentials,
+            profiles: ProfileStore::default(),
             metrics: Metrics::default(),
         });
         rail.refresh_keys().await;
+        rail.refresh_profiles().await;
         Ok(rail)
     }
 
@@ -273,6 +285,17 @@ impl Rail {
         let agent = headers
             .get("intentrail-agent")
             .and_then(|v| v.to_str().ok());
+        self.authenticate_key(key, agent, require_agent)
+    }
+
+    /// Authenticate a key (and the agent header, when given or required).
+    fn authenticate_key(
+        &self,
+        key: &str,
+        agent: Option<&str>,
+        require_agent: bool,
+    ) -> Result<Principal, AppError> {
+        let unauth = |m: &str| AppError::new(ErrorKind::Unauthenticated, m);
         let table = self
             .keys
             .read()
@@ -387,17 +410,42 @@ impl Rail {
         params: &Value,
         idempotency_key: Option<&str>,
     ) -> Result<Prepared, AppError> {
-        let binding = t.bindings.get(action).ok_or_else(|| {
-            AppError::new(ErrorKind::UnknownAction, format!("no action {action:?}"))
-        })?;
-        let def = self.catalog.get(action).ok_or_else(|| {
-            AppError::new(ErrorKind::UnknownAction, format!("no action {action:?}"))
-        })?;
+        let target = self.target(t, action)?;
+        self.prepare_target(t, p, action, target, params, idempotency_key)
+            .await
+    }
+
+    /// [`Rail::prepare`] for a resolved action.
+    async fn prepare_target(
+        &self,
+        t: &Tenant,
+        p: &Principal,
+        action: &str,
+        target: Target<'_>,
+        params: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Prepared, AppError> {
         let started = Instant::now();
-        let validated = def.validate(params);
+        let validated = match &target {
+            Target::Native(_) => self
+                .catalog
+                .get(action)
+                .ok_or_else(|| {
+                    AppError::new(ErrorKind::UnknownAction, format!("no action {action:?}"))
+                })?
+                .validate(params),
+            Target::Profile { profile, .. } => profile
+                .operation(action)
+                .ok_or_else(|| {
+                    AppError::new(ErrorKind::UnknownAction, format!("no action {action:?}"))
+                })?
+                .validate(params),
+        };
         self.metrics.stage("validate", started.elapsed());
+        let prv = target.profile_tag();
         let mut r = draft(t, &p.agent, ReceiptKind::Decision, action);
         r.policy_hash = Some(t.policy.hash().to_string());
+        r.profile_version = prv.clone();
         if let Err(violations) = validated {
             r.decision = Some("rejected".into());
             let err = AppError::new(
@@ -414,7 +462,7 @@ impl Rail {
             tenant: &t.id,
             agent: &p.agent,
             action,
-            resource: &binding.connector,
+            resource: target.connector(),
             params,
         });
         self.metrics.stage("policy", started.elapsed());
@@ -470,7 +518,7 @@ impl Rail {
             exp: iat + lifetime,
             pol: t.policy.hash().to_string(),
             idk: idempotency_key.map(str::to_string),
-            prv: None,
+            prv,
         };
         let permit = PermitRecord {
             jti: claims.jti.clone(),
@@ -530,21 +578,31 @@ impl Rail {
         params: &Value,
     ) -> Result<Ready<'t>, Refusal> {
         let mut r = execution_draft(t, &p.agent, claims);
-        let Some(binding) = t.bindings.get(&claims.act) else {
-            let err = AppError::new(
-                ErrorKind::UnknownAction,
-                format!("no action {:?}", claims.act),
-            );
-            return Err(Refusal::Receipted(Box::new(r), err));
+        let (connector_name, outbound) = if let Some(prv) = &claims.prv {
+            match self
+                .profile_outbound(t, &claims.act, prv, params, &claims.jti)
+                .await
+            {
+                Ok(x) => x,
+                Err(err) => return Err(Refusal::Receipted(Box::new(r), err)),
+            }
+        } else {
+            let Some(binding) = t.bindings.get(&claims.act) else {
+                let err = AppError::new(
+                    ErrorKind::UnknownAction,
+                    format!("no action {:?}", claims.act),
+                );
+                return Err(Refusal::Receipted(Box::new(r), err));
+            };
+            match mapping::build(&binding.request, params, Some(claims.jti.clone())) {
+                Ok(o) => (binding.connector.as_str(), o),
+                Err(e) => return Err(Refusal::Receipted(Box::new(r), AppError::internal(e))),
+            }
         };
-        let Some(connector) = t.connectors.get(&binding.connector) else {
+        let Some(connector) = t.connectors.get(connector_name) else {
             return Err(Refusal::Bare(AppError::internal(
                 "binding to a missing connector",
             )));
-        };
-        let outbound = match mapping::build(&binding.request, params, Some(claims.jti.clone())) {
-            Ok(o) => o,
-            Err(e) => return Err(Refusal::Receipted(Box::new(r), AppError::internal(e))),
         };
         let started = Instant::now();
         let (secret, extra) = match self.fetch_credentials(connector).await {
@@ -585,6 +643,19 @@ impl Rail {
         a: &Allowed,
         params: &Value,
     ) -> Result<Value, AppError> {
+        let (resp, receipt) = self.execute_fresh_raw(t, p, a, params).await?;
+        render(&a.claims, resp, receipt)
+    }
+
+    /// [`Rail::execute_fresh`] answering the downstream's response (any status) and the
+    /// execution receipt (the transparent proxy returns the response as it is).
+    async fn execute_fresh_raw(
+        &self,
+        t: &Tenant,
+        p: &Principal,
+        a: &Allowed,
+        params: &Value,
+    ) -> Result<(crate::forward::DownstreamResponse, Receipt), AppError> {
         let ready = match self.ready_to_send(t, p, &a.claims, params).await {
             Ok(ready) => ready,
             Err(refusal) => {
@@ -600,7 +671,7 @@ impl Rail {
             .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
         self.metrics.stage("receipt", started.elapsed());
         self.issued(t, a, issued).await?;
-        self.forward_and_finish(t, &a.claims, ready).await
+        self.forward_and_record(t, &a.claims, ready).await
     }
 
     /// Two-phase execute: consume → credential → forwarding → forward → receipt. The permit has
@@ -666,6 +737,18 @@ impl Rail {
         claims: &PermitClaims,
         ready: Ready<'_>,
     ) -> Result<Value, AppError> {
+        let (resp, receipt) = self.forward_and_record(t, claims, ready).await?;
+        render(claims, resp, receipt)
+    }
+
+    /// Forward and record: the downstream's (redacted) response, whatever its status, and
+    /// the execution receipt.
+    async fn forward_and_record(
+        &self,
+        t: &Tenant,
+        claims: &PermitClaims,
+        ready: Ready<'_>,
+    ) -> Result<(crate::forward::DownstreamResponse, Receipt), AppError> {
         let Ready {
             mut r,
             connector,
@@ -729,44 +812,7 @@ impl Rail {
                 .with("code_detail", json!(e.kind.code())));
             }
         };
-        if outcome == Outcome::DownstreamError {
-            return Err(AppError::new(
-                ErrorKind::DownstreamError,
-                format!("the downstream answered {}", resp.status),
-            )
-            .with("receipt_id", json!(receipt.id))
-            .with("downstream_status", json!(resp.status)));
-        }
-        let mut headers = Map::new();
-        for (k, v) in &resp.headers {
-            let k = k.to_ascii_lowercase();
-            match headers.get_mut(&k) {
-                Some(Value::String(s)) => {
-                    s.push_str(", ");
-                    s.push_str(v);
-                }
-                _ => {
-                    headers.insert(k, Value::String(v.clone()));
-                }
-            }
-        }
-        let is_json = resp
-            .headers
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.contains("json"));
-        let body = if is_json {
-            serde_json::from_slice::<Value>(&resp.body)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&resp.body).into_owned()))
-        } else {
-            Value::String(String::from_utf8_lossy(&resp.body).into_owned())
-        };
-        Ok(json!({
-            "status": resp.status,
-            "headers": headers,
-            "body": body,
-            "permit_id": claims.jti,
-            "receipt": receipt,
-        }))
+        Ok((resp, receipt))
     }
 
     async fn finish_failed(
@@ -869,6 +915,53 @@ impl Rail {
     }
 }
 
+/// The JSON answer of an execution: `{status, headers, body, permit_id, receipt}`; a
+/// downstream 5xx is `502 downstream_error` (recorded already).
+fn render(
+    claims: &PermitClaims,
+    resp: crate::forward::DownstreamResponse,
+    receipt: Receipt,
+) -> Result<Value, AppError> {
+    if resp.status >= 500 {
+        return Err(AppError::new(
+            ErrorKind::DownstreamError,
+            format!("the downstream answered {}", resp.status),
+        )
+        .with("receipt_id", json!(receipt.id))
+        .with("downstream_status", json!(resp.status)));
+    }
+    let mut headers = Map::new();
+    for (k, v) in &resp.headers {
+        let k = k.to_ascii_lowercase();
+        match headers.get_mut(&k) {
+            Some(Value::String(s)) => {
+                s.push_str(", ");
+                s.push_str(v);
+            }
+            _ => {
+                headers.insert(k, Value::String(v.clone()));
+            }
+        }
+    }
+    let is_json = resp
+        .headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.contains("json"));
+    let body = if is_json {
+        serde_json::from_slice::<Value>(&resp.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&resp.body).into_owned()))
+    } else {
+        Value::String(String::from_utf8_lossy(&resp.body).into_owned())
+    };
+    Ok(json!({
+        "status": resp.status,
+        "headers": headers,
+        "body": body,
+        "permit_id": claims.jti,
+        "receipt": receipt,
+    }))
+}
+
 /// A decision that allowed, not yet written.
 struct Allowed {
     claims: PermitClaims,
@@ -917,6 +1010,7 @@ fn execution_draft(t: &Tenant, agent: &str, claims: &PermitClaims) -> Receipt {
     r.permit_id = Some(claims.jti.clone());
     r.payload_hash = Some(claims.ph.clone());
     r.policy_hash = Some(claims.pol.clone());
+    r.profile_version = claims.prv.clone();
     r
 }
 
@@ -951,7 +1045,19 @@ async fn read_json(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Map<String, Value>, AppError> {
-    let limit = rail.config.max_body_bytes;
+    let bytes = read_body(headers, body, rail.config.max_body_bytes).await?;
+    match json::parse_strict(&bytes).map_err(AppError::from)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(AppError::new(
+            ErrorKind::InvalidRequest,
+            "the body must be a JSON object",
+        )),
+    }
+}
+
+/// Read the body, at most `limit` bytes (a larger one is `413 payload_too_large`).
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, AppError> {
+    let drain_limit = DRAIN_LIMIT.max(limit);
     let too_large = || {
         AppError::new(
             ErrorKind::PayloadTooLarge,
@@ -962,7 +1068,7 @@ async fn read_json(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
+    if declared.is_some_and(|n| n > drain_limit) {
         // Far too large to be worth reading: answer now (the connection is closed after).
         return Err(too_large());
     }
@@ -978,7 +1084,7 @@ async fn read_json(
         })?;
         if let Ok(data) = frame.into_data() {
             seen = seen.saturating_add(data.len());
-            if seen > DRAIN_LIMIT {
+            if seen > drain_limit {
                 return Err(too_large());
             }
             if seen <= limit {
@@ -991,13 +1097,7 @@ async fn read_json(
     if seen > limit {
         return Err(too_large());
     }
-    match json::parse_strict(&bytes).map_err(AppError::from)? {
-        Value::Object(m) => Ok(m),
-        _ => Err(AppError::new(
-            ErrorKind::InvalidRequest,
-            "the body must be a JSON object",
-        )),
-    }
+    Ok(bytes)
 }
 
 /// Take the request members out of a parsed body; unknown members are refused.
@@ -1188,7 +1288,14 @@ async fn one_shot(
 async fn actions(State(rail): Shared, headers: HeaderMap) -> Result<Response, AppError> {
     let p = rail.authenticate(&headers, false)?;
     let t = rail.tenant(&p)?;
-    Ok(Json(t.catalog_json.clone()).into_response())
+    if t.profiles.is_empty() {
+        return Ok(Json(t.catalog_json.clone()).into_response());
+    }
+    let mut all = t.catalog_json.clone();
+    if let Some(Value::Array(list)) = all.get_mut("actions") {
+        list.extend(rail.profile_catalog(t));
+    }
+    Ok(Json(all).into_response())
 }
 
 async fn whoami(State(rail): Shared, headers: HeaderMap) -> Result<Response, AppError> {
@@ -1303,6 +1410,9 @@ pub fn router(rail: Arc<Rail>) -> Router {
         .route("/v1/actions", get(actions))
         .route("/v1/actions/{action}", post(one_shot))
         .route("/v1/agent", get(whoami))
+        .route("/v1/admin/profiles/{name}", put(profiles::put_profile))
+        .route("/v1/proxy/{profile}", any(profiles::proxy))
+        .route("/v1/proxy/{profile}/{*path}", any(profiles::proxy))
         .route("/v1/receipts", get(receipts))
         .route("/v1/receipts/{id}", get(receipt))
         .route("/v1/tenants/{tenant}/jwks.json", get(jwks))
@@ -1314,7 +1424,7 @@ pub fn router(rail: Arc<Rail>) -> Router {
 }
 
 /// Serve the API on `listener` until `shutdown` resolves. Recovers unfinished permits first and
-/// refreshes run-time agent keys every second.
+/// refreshes run-time agent keys and profile versions every second.
 pub async fn serve(
     rail: Arc<Rail>,
     listener: tokio::net::TcpListener,
@@ -1332,6 +1442,7 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 rail.refresh_keys().await;
+                rail.refresh_profiles().await;
             }
         })
     };

@@ -1,5 +1,5 @@
 //! The `intentrail` command line: `serve`, `init`, `demo`, `agents`, `keys`, `receipts`,
-//! `ledger`.
+//! `ledger`, `profiles`.
 //! Every command has `--help`; long work prints progress; keys are printed once and stored
 //! only as hashes.
 
@@ -51,6 +51,43 @@ pub enum Command {
     /// Ledger maintenance: apply schema migrations, move to PostgreSQL.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Mirrored OpenAPI profiles: import a vendor's document as governed actions.
+    #[command(subcommand)]
+    Profiles(ProfilesCommand),
+}
+
+/// `profiles` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ProfilesCommand {
+    /// Import an OpenAPI 3.0/3.1 document (JSON or YAML) as the next version of profile NAME
+    /// of a tenant: every operation becomes the action `NAME.<operationId>`. The tenant's
+    /// config must bind NAME to a connector (`[[tenants.profiles]]`). Prints a progress line
+    /// and a summary (operations imported, skipped and why); running rails pick the new
+    /// version up within a second.
+    Import(ProfileImportArgs),
+}
+
+/// `profiles import` options.
+#[derive(Args, Debug)]
+pub struct ProfileImportArgs {
+    /// The config file (for the ledger URL and tenants).
+    #[arg(
+        long,
+        short,
+        default_value = "intentrail.toml",
+        env = "INTENTRAIL_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// Tenant id (default: the only tenant of the config).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Profile name (`[a-z0-9][a-z0-9_-]{0,63}`).
+    pub name: String,
+    /// The OpenAPI document (`.json`, `.yaml` or `.yml`).
+    pub file: PathBuf,
+    /// Print the summary as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ledger` subcommands.
@@ -233,7 +270,69 @@ pub async fn run(cli: Cli) -> Result<i32, String> {
         }
         Command::Ledger(LedgerCommand::Migrate { config }) => ledger_migrate(&config).await,
         Command::Ledger(LedgerCommand::Copy { config, to }) => ledger_copy(&config, &to).await,
+        Command::Profiles(ProfilesCommand::Import(a)) => profiles_import(&a).await.map(|()| 0),
     }
+}
+
+async fn profiles_import(a: &ProfileImportArgs) -> Result<(), String> {
+    let config = load_config(&a.config)?;
+    let tenant = match &a.tenant {
+        Some(t) => tenant_of(&config, t)?,
+        None => match config.tenants.as_slice() {
+            [only] => only,
+            _ => return Err("the config has several tenants: pass --tenant".into()),
+        },
+    };
+    if !tenant.profiles.iter().any(|p| p.name == a.name) {
+        return Err(format!(
+            "tenant {:?} binds no profile {:?}: add [[tenants.profiles]] name = {:?}, connector = \"…\" to the config",
+            tenant.id, a.name, a.name
+        ));
+    }
+    let bytes =
+        std::fs::read(&a.file).map_err(|e| format!("cannot read {}: {e}", a.file.display()))?;
+    say_err(&format!(
+        "importing {} ({} bytes) as profile {:?} of tenant {:?}…",
+        a.file.display(),
+        bytes.len(),
+        a.name,
+        tenant.id
+    ));
+    let ledger = ledger::open(&config.ledger)
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let imported = crate::profile::import(ledger.as_ref(), &tenant.id, &a.name, bytes)
+        .await
+        .map_err(|e| format!("the profile document is refused: {e}"))?;
+    let ms = started.elapsed().as_millis();
+    let p = &imported.profile;
+    let r = &imported.report;
+    if a.json {
+        say(&json!({
+            "name": p.name, "version": p.version, "hash": p.hash, "created": imported.created,
+            "imported": r.imported, "skipped": r.skipped, "elapsed_ms": ms,
+        })
+        .to_string());
+        return Ok(());
+    }
+    let what = if imported.created {
+        "stored as version"
+    } else {
+        "unchanged: the newest stored version is already this document, version"
+    };
+    say(&format!(
+        "profile {:?} {what} {} ({}) in {ms} ms: {} operations imported, {} skipped",
+        p.name,
+        p.version,
+        p.hash,
+        r.imported,
+        r.skipped.len()
+    ));
+    for s in &r.skipped {
+        say(&format!("  skipped {}: {}", s.operation, s.reason));
+    }
+    Ok(())
 }
 
 async fn ledger_migrate(config: &Path) -> Result<i32, String> {
@@ -281,6 +380,12 @@ fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// A progress line on stderr (stdout stays the summary).
+fn say_err(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
 }
 
 async fn shutdown_signal() {

@@ -129,6 +129,11 @@ pub struct TenantConfig {
     /// Which catalog actions this tenant exposes, and how each maps to a downstream request.
     #[serde(default)]
     pub actions: Vec<ActionBinding>,
+    /// Mirrored OpenAPI profiles this tenant serves, each bound to the connector whose base URL
+    /// and credential it is forwarded with. Documents are uploaded with
+    /// `PUT /v1/admin/profiles/{name}` or `intentrail profiles import` (kept in the ledger).
+    #[serde(default)]
+    pub profiles: Vec<ProfileBinding>,
     /// Cedar policies, inline. Exactly one of `policies` / `policies_path`.
     #[serde(default)]
     pub policies: Option<String>,
@@ -161,6 +166,18 @@ pub struct ActionBinding {
     pub connector: String,
     /// How the params become the downstream request.
     pub request: RequestTemplate,
+}
+
+/// Binds a mirrored profile name to a connector: `{ name = "github", connector = "github" }`.
+/// The profile's actions are `<name>.<operationId>`; its requests go to the connector's
+/// `base_url` (the document's `servers` are never used), with the connector's credential.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBinding {
+    /// Profile name (`[a-z0-9][a-z0-9_-]{0,63}`).
+    pub name: String,
+    /// Connector name.
+    pub connector: String,
 }
 
 fn default_listen() -> String {
@@ -302,6 +319,33 @@ impl Config {
                 }
                 if !actions.insert(b.name.as_str()) {
                     return Err(at(format!("action {:?} is bound twice", b.name)));
+                }
+            }
+            let mut profiles = HashSet::new();
+            for p in &t.profiles {
+                if !crate::profile::valid_name(&p.name) {
+                    return Err(at(format!(
+                        "profile name {:?} must match [a-z0-9][a-z0-9_-]{{0,63}}",
+                        p.name
+                    )));
+                }
+                if !connectors.contains(p.connector.as_str()) {
+                    return Err(at(format!(
+                        "profile {:?} uses unknown connector {:?}",
+                        p.name, p.connector
+                    )));
+                }
+                if actions
+                    .iter()
+                    .any(|a| a.split('.').next() == Some(p.name.as_str()))
+                {
+                    return Err(at(format!(
+                        "profile {:?} has the name of a native action family",
+                        p.name
+                    )));
+                }
+                if !profiles.insert(p.name.as_str()) {
+                    return Err(at(format!("profile {:?} is bound twice", p.name)));
                 }
             }
             crate::policy::limits::validate_config(&t.limits).map_err(at)?;

@@ -11,6 +11,7 @@
 //! - [`credentials`]: fetch-at-forward secrets; [`forward`]: the downstream client.
 //! - [`app`]: the HTTP API and the governed pipeline; [`problem`]: RFC 9457 errors;
 //!   [`metrics`]: Prometheus text.
+//! - [`profile`]: mirrored OpenAPI profiles (operations as governed actions).
 //! - [`demo`]: the demo payments API used by `intentrail demo`.
 
 pub mod app;
@@ -27,4 +28,5 @@ pub mod metrics;
 pub mod model;
 pub mod policy;
 pub mod problem;
+pub mod profile;
 pub mod secret;

@@ -85,11 +85,19 @@ impl Action {
     /// Check params against the schema. On failure, returns every violation (in the
     /// validator's order), each with its pointer.
     pub fn validate(&self, params: &Value) -> Result<(), Vec<Violation>> {
-        if self.validator.is_valid(params) {
+        violations(&self.validator, params)
+    }
+}
+
+/// Check `instance` against a compiled schema. On failure, returns every violation (in the
+/// validator's order), each with its pointer; messages never echo values.
+pub fn violations(validator: &Validator, instance: &Value) -> Result<(), Vec<Violation>> {
+    {
+        if validator.is_valid(instance) {
             return Ok(());
         }
         let mut out = Vec::new();
-        for err in self.validator.iter_errors(params) {
+        for err in validator.iter_errors(instance) {
             let at = err.instance_path.as_str();
             match &err.kind {
                 ValidationErrorKind::Required { property } => {

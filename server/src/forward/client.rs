@@ -18,6 +18,21 @@ use super::{redact, validate_connector, AuthStyle, ConnectorConfig, DownstreamRe
 use super::{ForwardError, Outbound};
 use crate::secret::Secret;
 
+/// Headers a request's own header list may never set (credentials, framing, the rail's own).
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "accept-encoding",
+    "idempotency-key",
+];
 /// Largest response body read from a downstream (4 MiB); beyond → [`ForwardError::Broken`].
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
@@ -160,6 +175,16 @@ impl Forwarder {
         let mut send_url = url;
 
         let mut headers = HeaderMap::new();
+        for (k, v) in &req.headers {
+            let n = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| not_sent(format!("invalid header name {k:?}")))?;
+            if RESERVED_HEADERS.contains(&n.as_str()) {
+                return Err(not_sent(format!("header {k:?} is reserved")));
+            }
+            let v = HeaderValue::from_str(v)
+                .map_err(|_| not_sent(format!("invalid value for header {k:?}")))?;
+            headers.append(n, v);
+        }
         // Uncompressed answers only, so redaction can see every byte.
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         if let Some((_, content_type)) = &req.body {

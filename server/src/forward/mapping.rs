@@ -95,6 +95,7 @@ pub fn build(
         method,
         path,
         query,
+        headers: Vec::new(),
         body,
         idempotency_key,
     })

@@ -158,6 +158,9 @@ pub struct Outbound {
     pub path: String,
     /// Query parameters (form-urlencoded in this order).
     pub query: Vec<(String, String)>,
+    /// Further request headers (a profile operation's declared headers), sent before the
+    /// rail's own: a reserved name (`Authorization`, `Cookie`, `Host`, …) is refused.
+    pub headers: Vec<(String, String)>,
     /// The body bytes and their content type, sent exactly as given.
     pub body: Option<(bytes::Bytes, &'static str)>,
     /// Sent in the connector's idempotency header: the pipeline passes the permit id.

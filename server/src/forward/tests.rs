@@ -159,6 +159,7 @@ fn get(path: &str) -> Outbound {
         method: "GET".into(),
         path: path.into(),
         query: vec![],
+        headers: vec![],
         body: None,
         idempotency_key: None,
     }
@@ -241,6 +242,7 @@ async fn body_query_and_idempotency_key_are_sent_exactly() {
         method: "post".into(),
         path: "/v1/refunds".into(),
         query: vec![("expand[]".into(), "charge x".into())],
+        headers: vec![],
         body: Some((body.clone(), "application/json")),
         idempotency_key: Some("019237f0-permit".into()),
     };

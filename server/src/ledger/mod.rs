@@ -67,6 +67,21 @@ pub struct AgentKeyRow {
     pub revoked: bool,
 }
 
+/// One stored version of a mirrored profile (see [`Ledger::put_profile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileRow {
+    /// Tenant id.
+    pub tenant: String,
+    /// Profile name.
+    pub name: String,
+    /// Version number: 1 for the first upload, +1 for each upload of another document.
+    pub version: i64,
+    /// `sha256:` hash of the stored document bytes.
+    pub hash: String,
+    /// When it was stored (ms since the epoch).
+    pub created_at_ms: i64,
+}
+
 /// The rail's state store. Every method is one atomic unit: it is fully applied or not at all,
 /// and a method that returned `Ok` is durable (it survives a crash of the process or machine).
 ///
@@ -199,6 +214,29 @@ pub trait Ledger: Send + Sync + 'static {
 
     /// Every stored agent key / revocation row.
     async fn agent_keys(&self) -> Result<Vec<AgentKeyRow>, LedgerError>;
+
+    /// Store a profile document (normalized JSON bytes) with its hash as the next version of
+    /// (tenant, name). If the newest version already has this hash, nothing is stored and that
+    /// version is returned with `false`; otherwise the new version with `true`. Versions are
+    /// never changed or deleted, so receipts and permits can always name theirs.
+    async fn put_profile(
+        &self,
+        tenant: &str,
+        name: &str,
+        hash: &str,
+        document: &[u8],
+    ) -> Result<(ProfileRow, bool), LedgerError>;
+
+    /// The newest version of every stored profile (without documents), ordered by tenant, name.
+    async fn profile_heads(&self) -> Result<Vec<ProfileRow>, LedgerError>;
+
+    /// One version of a profile with its document bytes.
+    async fn profile_document(
+        &self,
+        tenant: &str,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<(ProfileRow, Vec<u8>)>, LedgerError>;
 
     // ---- composite operations: the hot path in as few commits as possible -----------------
     //

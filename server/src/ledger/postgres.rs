@@ -44,7 +44,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Row};
 
 use super::rows::{outcome_str, parse_body, parse_state, to_i64, to_u64};
-use super::{AgentKeyRow, IssueOutcome, Ledger, LedgerError, Receipt, SigningKey, GENESIS_PREV};
+use super::{
+    AgentKeyRow, IssueOutcome, Ledger, LedgerError, ProfileRow, Receipt, SigningKey, GENESIS_PREV,
+};
 use crate::model::{
     ConsumeOutcome, IdempotencyBegin, LimitAdd, LimitOutcome, Outcome, PermitRecord, PermitState,
 };
@@ -63,9 +65,10 @@ const MIGRATION_LOCK: i32 = 1;
 /// Schema migrations, applied in order at open; `schema_version` holds the applied ones.
 /// Never edit a shipped migration: add the next number. Mirrors the SQLite schema, plus the
 /// per-tenant chain head and the consuming instance of a permit.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "CREATE TABLE permits (
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE permits (
         tenant           TEXT    NOT NULL,
         jti              TEXT    NOT NULL,
         agent            TEXT    NOT NULL,
@@ -128,7 +131,20 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         updated_at_ms BIGINT  NOT NULL,
         PRIMARY KEY (tenant, agent)
     );",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE profiles (
+        tenant        TEXT    NOT NULL,
+        name          TEXT    NOT NULL,
+        version       BIGINT  NOT NULL CHECK (version >= 1),
+        hash          TEXT    NOT NULL,
+        document      BYTEA   NOT NULL,
+        created_at_ms BIGINT  NOT NULL,
+        PRIMARY KEY (tenant, name, version)
+    );",
+    ),
+];
 
 /// The PostgreSQL ledger (see the module docs for how each guarantee holds across instances).
 pub struct PostgresLedger {
@@ -1510,6 +1526,141 @@ impl Ledger for PostgresLedger {
         .await
     }
 
+    async fn put_profile(
+        &self,
+        tenant: &str,
+        name: &str,
+        hash: &str,
+        document: &[u8],
+    ) -> Result<(ProfileRow, bool), LedgerError> {
+        let (t, n, h, d) = (
+            tenant.to_owned(),
+            name.to_owned(),
+            hash.to_owned(),
+            document.to_vec(),
+        );
+        self.with_conn("store a profile version", move |c| {
+            Box::pin(async move {
+                let tx = c
+                    .transaction()
+                    .await
+                    .map_err(|e| db_err("begin a profile upload", &e))?;
+                // Uploads of one profile are serialized (other instances included).
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))",
+                    &[&t, &n],
+                )
+                .await
+                .map_err(|e| db_err("lock a profile", &e))?;
+                let head = tx
+                    .query_opt(
+                        "SELECT version, hash, created_at_ms FROM profiles
+                         WHERE tenant = $1 AND name = $2 ORDER BY version DESC LIMIT 1",
+                        &[&t, &n],
+                    )
+                    .await
+                    .map_err(|e| db_err("read the newest profile version", &e))?;
+                let head: Option<(i64, String, i64)> = match head {
+                    Some(r) => Some((
+                        get(&r, 0, "profile")?,
+                        get(&r, 1, "profile")?,
+                        get(&r, 2, "profile")?,
+                    )),
+                    None => None,
+                };
+                let row = |version, hash, created_at_ms| ProfileRow {
+                    tenant: t.clone(),
+                    name: n.clone(),
+                    version,
+                    hash,
+                    created_at_ms,
+                };
+                if let Some((v, old, at)) = &head {
+                    if *old == h {
+                        return Ok((row(*v, old.clone(), *at), false));
+                    }
+                }
+                let version = head.map_or(1, |x| x.0 + 1);
+                let now = now_ms();
+                tx.execute(
+                    "INSERT INTO profiles (tenant, name, version, hash, document, created_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[&t, &n, &version, &h, &d, &now],
+                )
+                .await
+                .map_err(|e| db_err("store a profile version", &e))?;
+                tx.commit()
+                    .await
+                    .map_err(|e| db_err("commit a profile version", &e))?;
+                Ok((row(version, h.clone(), now), true))
+            })
+        })
+        .await
+    }
+
+    async fn profile_heads(&self) -> Result<Vec<ProfileRow>, LedgerError> {
+        self.with_conn("list profiles", |c| {
+            Box::pin(async move {
+                let rows = c
+                    .query(
+                        "SELECT DISTINCT ON (tenant, name) tenant, name, version, hash,
+                                created_at_ms
+                         FROM profiles ORDER BY tenant, name, version DESC",
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| db_err("list profiles", &e))?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(ProfileRow {
+                            tenant: get(r, 0, "profile")?,
+                            name: get(r, 1, "profile")?,
+                            version: get(r, 2, "profile")?,
+                            hash: get(r, 3, "profile")?,
+                            created_at_ms: get(r, 4, "profile")?,
+                        })
+                    })
+                    .collect()
+            })
+        })
+        .await
+    }
+
+    async fn profile_document(
+        &self,
+        tenant: &str,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<(ProfileRow, Vec<u8>)>, LedgerError> {
+        let (t, n) = (tenant.to_owned(), name.to_owned());
+        self.with_conn("read a profile document", move |c| {
+            Box::pin(async move {
+                let r = c
+                    .query_opt(
+                        "SELECT hash, created_at_ms, document FROM profiles
+                         WHERE tenant = $1 AND name = $2 AND version = $3",
+                        &[&t, &n, &version],
+                    )
+                    .await
+                    .map_err(|e| db_err("read a profile document", &e))?;
+                match r {
+                    None => Ok(None),
+                    Some(r) => Ok(Some((
+                        ProfileRow {
+                            tenant: t.clone(),
+                            name: n.clone(),
+                            version,
+                            hash: get(&r, 0, "profile")?,
+                            created_at_ms: get(&r, 1, "profile")?,
+                        },
+                        get(&r, 2, "profile")?,
+                    ))),
+                }
+            })
+        })
+        .await
+    }
+
     async fn agent_keys(&self) -> Result<Vec<AgentKeyRow>, LedgerError> {
         self.with_conn("list agent keys", |c| {
             Box::pin(async move {
@@ -1723,6 +1874,12 @@ mod tests {
         let Some(u) = test_url() else { return };
         let open = reopener(u);
         suite::receipt_chain_has_no_gaps_or_forks(|| reopen(&open)).await;
+    }
+
+    #[tokio::test]
+    async fn profiles_are_versioned() {
+        let Some(u) = test_url() else { return };
+        suite::profiles_are_versioned(open_at(&u).await).await;
     }
 
     #[tokio::test]

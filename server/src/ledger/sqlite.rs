@@ -37,7 +37,9 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, Semaphore};
 
 use super::rows::{outcome_str, parse_body, parse_state, to_i64, to_u64};
-use super::{AgentKeyRow, IssueOutcome, Ledger, LedgerError, Receipt, SigningKey, GENESIS_PREV};
+use super::{
+    AgentKeyRow, IssueOutcome, Ledger, LedgerError, ProfileRow, Receipt, SigningKey, GENESIS_PREV,
+};
 use crate::model::{
     ConsumeOutcome, IdempotencyBegin, LimitAdd, LimitOutcome, Outcome, PermitRecord, PermitState,
 };
@@ -54,9 +56,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Schema migrations, applied in order at open; `schema_version` holds the applied ones.
 /// Never edit a shipped migration: add the next number. Types and syntax stay portable
 /// (TEXT / INTEGER / REAL, `ON CONFLICT`, partial indexes) so PostgreSQL can mirror them.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE permits (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE permits (
         tenant           TEXT    NOT NULL,
         jti              TEXT    NOT NULL,
         agent            TEXT    NOT NULL,
@@ -113,7 +116,20 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         updated_at_ms INTEGER NOT NULL,
         PRIMARY KEY (tenant, agent)
     );",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE profiles (
+        tenant        TEXT    NOT NULL,
+        name          TEXT    NOT NULL,
+        version       INTEGER NOT NULL CHECK (version >= 1),
+        hash          TEXT    NOT NULL,
+        document      BLOB    NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (tenant, name, version)
+    );",
+    ),
+];
 
 /// The SQLite ledger (see the module docs for threading and durability).
 pub struct SqliteLedger {
@@ -1049,6 +1065,113 @@ impl Ledger for SqliteLedger {
         .await
     }
 
+    async fn put_profile(
+        &self,
+        tenant: &str,
+        name: &str,
+        hash: &str,
+        document: &[u8],
+    ) -> Result<(ProfileRow, bool), LedgerError> {
+        let (t, n, h, d) = (
+            tenant.to_owned(),
+            name.to_owned(),
+            hash.to_owned(),
+            document.to_vec(),
+        );
+        self.write(move |c| {
+            let head: Option<(i64, String, i64)> = c
+                .query_row(
+                    "SELECT version, hash, created_at_ms FROM profiles
+                     WHERE tenant = ?1 AND name = ?2 ORDER BY version DESC LIMIT 1",
+                    params![t, n],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(|e| db_err("read the newest profile version", e))?;
+            let row = |version, hash, created_at_ms| ProfileRow {
+                tenant: t.clone(),
+                name: n.clone(),
+                version,
+                hash,
+                created_at_ms,
+            };
+            if let Some((v, old, at)) = &head {
+                if *old == h {
+                    return Ok((row(*v, old.clone(), *at), false));
+                }
+            }
+            let version = head.map_or(1, |x| x.0 + 1);
+            let now = now_ms();
+            exec(
+                c,
+                "INSERT INTO profiles (tenant, name, version, hash, document, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![t, n, version, h, d, now],
+            )
+            .map_err(|e| db_err("store a profile version", e))?;
+            Ok((row(version, h.clone(), now), true))
+        })
+        .await
+    }
+
+    async fn profile_heads(&self) -> Result<Vec<ProfileRow>, LedgerError> {
+        self.read(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT p.tenant, p.name, p.version, p.hash, p.created_at_ms FROM profiles p
+                     WHERE p.version = (SELECT MAX(q.version) FROM profiles q
+                                        WHERE q.tenant = p.tenant AND q.name = p.name)
+                     ORDER BY p.tenant, p.name",
+                )
+                .map_err(|e| db_err("list profiles", e))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(ProfileRow {
+                        tenant: r.get(0)?,
+                        name: r.get(1)?,
+                        version: r.get(2)?,
+                        hash: r.get(3)?,
+                        created_at_ms: r.get(4)?,
+                    })
+                })
+                .map_err(|e| db_err("list profiles", e))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(|e| db_err("read a profile row", e))
+        })
+        .await
+    }
+
+    async fn profile_document(
+        &self,
+        tenant: &str,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<(ProfileRow, Vec<u8>)>, LedgerError> {
+        let (t, n) = (tenant.to_owned(), name.to_owned());
+        self.read(move |c| {
+            c.query_row(
+                "SELECT hash, created_at_ms, document FROM profiles
+                 WHERE tenant = ?1 AND name = ?2 AND version = ?3",
+                params![t, n, version],
+                |r| {
+                    Ok((
+                        ProfileRow {
+                            tenant: t.clone(),
+                            name: n.clone(),
+                            version,
+                            hash: r.get(0)?,
+                            created_at_ms: r.get(1)?,
+                        },
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| db_err("read a profile document", e))
+        })
+        .await
+    }
+
     async fn agent_keys(&self) -> Result<Vec<AgentKeyRow>, LedgerError> {
         self.read(|c| {
             let mut st = c
@@ -1218,6 +1341,12 @@ mod tests {
     async fn composite_operations_keep_the_semantics() {
         let (_d, path) = fresh();
         suite::composite_operations_keep_the_semantics(open_at(&path).await).await;
+    }
+
+    #[tokio::test]
+    async fn profiles_are_versioned() {
+        let (_d, p) = fresh();
+        suite::profiles_are_versioned(open_at(&p).await).await;
     }
 
     #[tokio::test]

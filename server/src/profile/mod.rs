@@ -1,0 +1,829 @@
+//! Mirrored profiles: an uploaded OpenAPI 3.0/3.1 document, compiled into governed actions.
+//!
+//! Guarantees: each operation of the document becomes the action `<profile>.<operationId>`
+//! (or `<profile>.<method>_<path>` without an id) whose params are `{path, query, headers,
+//! body}`, checked against a JSON Schema derived from the operation; nothing that is not an
+//! operation of the document exists. Headers named `Authorization`, `Cookie`, `Host` and the
+//! like are never declared, so they can never pass. Compiling never loops (local `$ref`s only,
+//! bounded chains, recursive schemas kept as `$defs` references).
+
+pub mod document;
+pub mod request;
+pub mod schema;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use jsonschema::Validator;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::catalog::Violation;
+
+/// HTTP methods an operation may use (TRACE is not forwarded).
+const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch"];
+
+/// Request headers an operation can never declare (the rail owns them, or they carry
+/// credentials).
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+    "accept-encoding",
+    "idempotency-key",
+    "intentrail-agent",
+];
+
+/// Longest profile name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Is `name` a valid profile name (`[a-z0-9_-]`, 1–64, starting with a letter or digit)?
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+/// Where a parameter goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    /// A path template variable.
+    Path,
+    /// The query string.
+    Query,
+    /// A request header.
+    Header,
+}
+
+/// How a parameter value is serialized (OpenAPI `style`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// `simple` (path, header): comma-separated.
+    Simple,
+    /// `form` (query).
+    Form,
+    /// `spaceDelimited` (query arrays).
+    SpaceDelimited,
+    /// `pipeDelimited` (query arrays).
+    PipeDelimited,
+    /// `deepObject` (query objects: `name[key]=value`).
+    DeepObject,
+}
+
+/// One declared parameter.
+#[derive(Debug, Clone)]
+pub struct Param {
+    /// Name (header names lower-cased).
+    pub name: String,
+    /// Where it goes.
+    pub location: Location,
+    /// Required by the operation.
+    pub required: bool,
+    /// Serialization style.
+    pub style: Style,
+    /// OpenAPI `explode`.
+    pub explode: bool,
+    /// Its converted schema.
+    pub schema: Value,
+}
+
+/// How the request body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/json` (canonical RFC 8785 bytes are sent).
+    Json,
+    /// `application/x-www-form-urlencoded` (nested keys as `a[b]`, arrays as `a[0]`).
+    Form,
+}
+
+/// A segment of a path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Literal text.
+    Literal(String),
+    /// Literal text and variables, e.g. `{base}...{head}` or `v{version}.json`.
+    Vars(Vec<Part>),
+}
+
+/// A piece of a templated path segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Literal text.
+    Lit(String),
+    /// A variable.
+    Var(String),
+}
+
+impl Segment {
+    /// The variables of this segment.
+    pub fn vars(&self) -> impl Iterator<Item = &str> {
+        let parts: &[Part] = match self {
+            Segment::Literal(_) => &[],
+            Segment::Vars(p) => p,
+        };
+        parts.iter().filter_map(|p| match p {
+            Part::Var(n) => Some(n.as_str()),
+            Part::Lit(_) => None,
+        })
+    }
+}
+
+/// One operation of a profile: an action.
+pub struct Operation {
+    /// `<profile>.<operationId>`.
+    pub action: String,
+    /// The operation id (or the derived name).
+    pub operation_id: String,
+    /// One line for humans and tool definitions.
+    pub description: String,
+    /// Upper-case HTTP method.
+    pub method: String,
+    /// The path template as in the document.
+    pub path: String,
+    /// The parsed path template.
+    pub segments: Vec<Segment>,
+    /// Declared parameters (path, query, header), in document order.
+    pub params: Vec<Param>,
+    /// The request body, when the operation takes one: encoding and whether it is required.
+    pub body: Option<(BodyKind, bool)>,
+    /// The derived params JSON Schema (draft 2020-12), as `GET /v1/actions` publishes it.
+    pub schema: Value,
+    validator: Validator,
+}
+
+impl fmt::Debug for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Operation")
+            .field("action", &self.action)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Operation {
+    /// Check params against the derived schema (violations with JSON pointers, no values).
+    pub fn validate(&self, params: &Value) -> Result<(), Vec<Violation>> {
+        crate::catalog::violations(&self.validator, params)
+    }
+
+    /// The params schema of one location (`path`, `query`, `headers`, `body`), with `$defs`
+    /// reachable through [`Operation::schema`].
+    fn part(&self, part: &str) -> Option<&Value> {
+        self.schema.get("properties").and_then(|p| p.get(part))
+    }
+
+    /// Number of literal characters in the template (more = more specific).
+    fn specificity(&self) -> (usize, usize) {
+        let literal = self
+            .segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count();
+        (literal, self.segments.len())
+    }
+}
+
+/// An operation that was not imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// `METHOD /path`.
+    pub operation: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    /// Operations imported (actions created).
+    pub imported: usize,
+    /// Operations skipped, each with its reason.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A compiled profile version.
+#[derive(Debug)]
+pub struct Profile {
+    /// Profile name.
+    pub name: String,
+    /// Version number (1, 2, …).
+    pub version: i64,
+    /// `sha256:` hash of the stored (normalized JSON) document.
+    pub hash: String,
+    /// The operations, by action name.
+    pub operations: BTreeMap<String, Operation>,
+    /// Per method: action names, most specific template first.
+    routes: HashMap<String, Vec<String>>,
+}
+
+impl Profile {
+    /// `name@version#hash`: what permits (`prv`) and receipts (`profile_version`) record.
+    pub fn tag(&self) -> String {
+        format!("{}@{}#{}", self.name, self.version, self.hash)
+    }
+
+    /// The operation of an action name.
+    pub fn operation(&self, action: &str) -> Option<&Operation> {
+        self.operations.get(action)
+    }
+
+    /// The operation a request `method` + `path` (below the profile's base) is for, with the
+    /// raw (still percent-encoded) values of its path variables. Most specific template first.
+    pub fn route(&self, method: &str, path: &str) -> Option<(&Operation, Vec<(String, String)>)> {
+        let parts: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+        let candidates = self.routes.get(&method.to_ascii_uppercase())?;
+        for action in candidates {
+            let Some(op) = self.operations.get(action) else {
+                continue;
+            };
+            if let Some(vars) = request::match_path(&op.segments, &parts) {
+                return Some((op, vars));
+            }
+        }
+        None
+    }
+
+    /// The catalog entries of every operation (`GET /v1/actions`).
+    pub fn catalog_entries(&self) -> impl Iterator<Item = Value> + '_ {
+        self.operations.values().map(move |op| {
+            json!({
+                "name": op.action,
+                "description": op.description,
+                "schema": op.schema,
+                "profile": {"name": self.name, "version": self.version, "hash": self.hash,
+                            "method": op.method, "path": op.path},
+            })
+        })
+    }
+}
+
+/// Parse and normalize an uploaded document: the JSON bytes that are stored and hashed.
+pub fn normalize(bytes: &[u8]) -> Result<(Value, Vec<u8>), String> {
+    let doc = document::parse(bytes)?;
+    let stored = serde_json::to_vec(&doc).map_err(|e| e.to_string())?;
+    Ok((doc, stored))
+}
+
+/// Compile a document into a profile. Operations that cannot be governed are skipped (and
+/// reported); a document that is not OpenAPI 3.0/3.1, has a remote `$ref` or a refused
+/// `servers` URL is an error.
+pub fn compile(
+    name: &str,
+    version: i64,
+    hash: &str,
+    doc: &Value,
+) -> Result<(Profile, ImportReport), String> {
+    if !valid_name(name) {
+        return Err(format!(
+            "profile name {:?} must match [a-z0-9][a-z0-9_-]{{0,63}}",
+            document::cut(name)
+        ));
+    }
+    let root = doc
+        .as_object()
+        .ok_or_else(|| "the document must be an object".to_string())?;
+    let oas = root
+        .get("openapi")
+        .and_then(Value::as_str)
+        .ok_or_else(|| "not an OpenAPI 3 document (no `openapi` version string)".to_string())?;
+    let v30 = if oas.starts_with("3.0.") || oas == "3.0" {
+        true
+    } else if oas.starts_with("3.1.") || oas == "3.1" {
+        false
+    } else {
+        return Err(format!(
+            "OpenAPI version {:?} is not supported (3.0.x or 3.1.x)",
+            document::cut(oas)
+        ));
+    };
+    document::check_refs(doc)?;
+    check_servers(root.get("servers"))?;
+    let paths = match root.get("paths") {
+        Some(Value::Object(p)) => p,
+        None => return Err("the document has no `paths`".into()),
+        Some(_) => return Err("`paths` must be an object".into()),
+    };
+    let mut report = ImportReport::default();
+    let mut operations = BTreeMap::new();
+    let mut ids = HashSet::new();
+    for (path, item) in paths {
+        let item = document::resolve(doc, item)?;
+        let Some(item) = item.as_object() else {
+            return Err(format!(
+                "path item {:?} is not an object",
+                document::cut(path)
+            ));
+        };
+        check_servers(item.get("servers"))?;
+        for method in METHODS {
+            let Some(op) = item.get(*method) else {
+                continue;
+            };
+            check_servers(op.get("servers"))?;
+            let label = format!("{} {}", method.to_ascii_uppercase(), path);
+            match operation(doc, v30, name, path, method, item, op) {
+                Ok(op) => {
+                    if !ids.insert(op.operation_id.clone()) {
+                        report.skipped.push(Skipped {
+                            operation: label,
+                            reason: format!(
+                                "operationId {:?} is used twice",
+                                document::cut(&op.operation_id)
+                            ),
+                        });
+                        continue;
+                    }
+                    operations.insert(op.action.clone(), op);
+                }
+                Err(reason) => report.skipped.push(Skipped {
+                    operation: label,
+                    reason,
+                }),
+            }
+        }
+        if item.contains_key("trace") {
+            report.skipped.push(Skipped {
+                operation: format!("TRACE {path}"),
+                reason: "TRACE is never forwarded".into(),
+            });
+        }
+    }
+    if operations.is_empty() {
+        return Err(if report.skipped.is_empty() {
+            "the document has no operations".into()
+        } else {
+            format!(
+                "no operation could be imported (first problem: {}: {})",
+                report.skipped[0].operation, report.skipped[0].reason
+            )
+        });
+    }
+    report.imported = operations.len();
+    let mut routes: HashMap<String, Vec<String>> = HashMap::new();
+    for op in operations.values() {
+        routes
+            .entry(op.method.clone())
+            .or_default()
+            .push(op.action.clone());
+    }
+    for list in routes.values_mut() {
+        list.sort_by(|a, b| {
+            let (sa, sb) = (
+                operations.get(a).map(Operation::specificity),
+                operations.get(b).map(Operation::specificity),
+            );
+            sb.cmp(&sa).then_with(|| a.cmp(b))
+        });
+    }
+    Ok((
+        Profile {
+            name: name.to_owned(),
+            version,
+            hash: hash.to_owned(),
+            operations,
+            routes,
+        },
+        report,
+    ))
+}
+
+fn check_servers(servers: Option<&Value>) -> Result<(), String> {
+    let Some(servers) = servers else {
+        return Ok(());
+    };
+    let list = servers
+        .as_array()
+        .ok_or_else(|| "`servers` must be a list".to_string())?;
+    for s in list {
+        let url = s
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| "a server has no `url`".to_string())?;
+        document::check_server_url(url)?;
+    }
+    Ok(())
+}
+
+/// Derive the action name part of an operation without an `operationId`:
+/// `<method>_<path with every run of non-alphanumerics as one '_'>`.
+pub fn derived_id(method: &str, path: &str) -> String {
+    let mut out = method.to_ascii_lowercase();
+    let mut last_sep = true;
+    out.push('_');
+    for c in path.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+            last_sep = false;
+        } else if !last_sep {
+            out.push('_');
+            last_sep = true;
+        }
+    }
+    out.trim_end_matches('_').to_owned()
+}
+
+fn valid_operation_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
+}
+
+fn parse_template(path: &str) -> Result<Vec<Segment>, String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err("the path does not start with '/'".into());
+    };
+    let mut out = Vec::new();
+    for seg in rest.split('/') {
+        match seg.find('{') {
+            None => {
+                if seg.contains('}') {
+                    return Err("unbalanced '}' in the path".into());
+                }
+                out.push(Segment::Literal(seg.to_owned()));
+            }
+            Some(_) => {
+                let mut parts = Vec::new();
+                let mut rest = seg;
+                while let Some(open) = rest.find('{') {
+                    let lit = &rest[..open];
+                    if lit.contains('}') {
+                        return Err("unbalanced '}' in the path".into());
+                    }
+                    let close = rest
+                        .find('}')
+                        .filter(|c| *c > open)
+                        .ok_or_else(|| "unbalanced '{' in the path".to_string())?;
+                    let name = &rest[open + 1..close];
+                    if name.is_empty() || name.contains('{') {
+                        return Err("an empty or nested path variable".into());
+                    }
+                    if !lit.is_empty() {
+                        parts.push(Part::Lit(lit.to_owned()));
+                    } else if matches!(parts.last(), Some(Part::Var(_))) {
+                        return Err("two path variables with nothing between them".into());
+                    }
+                    parts.push(Part::Var(name.to_owned()));
+                    rest = &rest[close + 1..];
+                }
+                if rest.contains('}') {
+                    return Err("unbalanced '}' in the path".into());
+                }
+                if !rest.is_empty() {
+                    parts.push(Part::Lit(rest.to_owned()));
+                }
+                out.push(Segment::Vars(parts));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn operation(
+    doc: &Value,
+    v30: bool,
+    profile: &str,
+    path: &str,
+    method: &str,
+    item: &Map<String, Value>,
+    op: &Value,
+) -> Result<Operation, String> {
+    let op = document::resolve(doc, op)?;
+    let segments = parse_template(path)?;
+    let operation_id = match op.get("operationId").and_then(Value::as_str) {
+        Some(id) if valid_operation_id(id) => id.to_owned(),
+        Some(id) => {
+            return Err(format!(
+                "operationId {:?} has characters outside [A-Za-z0-9-_./:]",
+                document::cut(id)
+            ))
+        }
+        None => derived_id(method, path),
+    };
+    let description = op
+        .get("summary")
+        .and_then(Value::as_str)
+        .or_else(|| op.get("description").and_then(Value::as_str))
+        .map(|s| document::cut(s.lines().next().unwrap_or_default()))
+        .unwrap_or_default();
+    // Path-level parameters, overridden by operation-level ones with the same name + place.
+    let mut declared: Vec<(String, String, &Value)> = Vec::new();
+    for list in [item.get("parameters"), op.get("parameters")]
+        .into_iter()
+        .flatten()
+    {
+        let list = list
+            .as_array()
+            .ok_or_else(|| "`parameters` must be a list".to_string())?;
+        for p in list {
+            let p = document::resolve(doc, p)?;
+            let name = p
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| "a parameter has no name".to_string())?;
+            let loc = p
+                .get("in")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("parameter {name:?} has no `in`"))?;
+            let key = if loc == "header" {
+                name.to_ascii_lowercase()
+            } else {
+                name.to_owned()
+            };
+            declared.retain(|(n, l, _)| !(n == &key && l == loc));
+            declared.push((key, loc.to_owned(), p));
+        }
+    }
+    let mut conv = schema::Converter::new(doc, v30);
+    let mut params = Vec::new();
+    for (name, loc, p) in declared {
+        let location = match loc.as_str() {
+            "path" => Location::Path,
+            "query" => Location::Query,
+            "header" => {
+                if RESERVED_HEADERS.contains(&name.as_str()) {
+                    // Never passed from the agent; the rail sets (or refuses) it.
+                    continue;
+                }
+                Location::Header
+            }
+            // Cookies from the agent never pass.
+            "cookie" => continue,
+            other => {
+                return Err(format!(
+                    "parameter {name:?} is in {:?}",
+                    document::cut(other)
+                ))
+            }
+        };
+        let required = location == Location::Path
+            || p.get("required").and_then(Value::as_bool).unwrap_or(false);
+        let style = match (location, p.get("style").and_then(Value::as_str)) {
+            (Location::Path | Location::Header, None | Some("simple")) => Style::Simple,
+            (Location::Query, None | Some("form")) => Style::Form,
+            (Location::Query, Some("spaceDelimited")) => Style::SpaceDelimited,
+            (Location::Query, Some("pipeDelimited")) => Style::PipeDelimited,
+            (Location::Query, Some("deepObject")) => Style::DeepObject,
+            (_, Some(s)) => {
+                return Err(format!(
+                    "parameter {name:?} uses style {:?}, which the rail does not serialize",
+                    document::cut(s)
+                ))
+            }
+        };
+        let explode = p
+            .get("explode")
+            .and_then(Value::as_bool)
+            .unwrap_or(style == Style::Form);
+        let raw = match (p.get("schema"), p.get("content")) {
+            (Some(s), _) => s.clone(),
+            (None, Some(_)) => {
+                return Err(format!(
+                "parameter {name:?} is described by `content`, which the rail does not serialize"
+            ))
+            }
+            (None, None) => json!({}),
+        };
+        let schema = conv.convert(&raw)?;
+        if location == Location::Path && !segments.iter().any(|s| s.vars().any(|n| n == name)) {
+            // Declared but not in the template (common in real documents): nothing to fill.
+            continue;
+        }
+        params.push(Param {
+            name,
+            location,
+            required,
+            style,
+            explode,
+            schema,
+        });
+    }
+    for name in segments.iter().flat_map(Segment::vars) {
+        {
+            if !params
+                .iter()
+                .any(|p| p.location == Location::Path && p.name == name)
+            {
+                // An undeclared template variable: a string.
+                params.push(Param {
+                    name: name.to_owned(),
+                    location: Location::Path,
+                    required: true,
+                    style: Style::Simple,
+                    explode: false,
+                    schema: json!({"type": "string"}),
+                });
+            }
+        }
+    }
+    let mut body = None;
+    let mut body_schema = None;
+    if let Some(rb) = op.get("requestBody") {
+        let rb = document::resolve(doc, rb)?;
+        let required = rb.get("required").and_then(Value::as_bool).unwrap_or(false);
+        let content = rb
+            .get("content")
+            .and_then(Value::as_object)
+            .ok_or_else(|| "the request body has no `content`".to_string())?;
+        let mut pick = None;
+        for (ct, media) in content {
+            let base = ct
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            let kind = if base == "application/json" || base.ends_with("+json") {
+                BodyKind::Json
+            } else if base == "application/x-www-form-urlencoded" {
+                BodyKind::Form
+            } else {
+                continue;
+            };
+            // JSON wins over form when both are offered.
+            if pick.is_none()
+                || kind == BodyKind::Json
+                    && pick.map(|p: (BodyKind, &Value)| p.0) == Some(BodyKind::Form)
+            {
+                pick = Some((kind, media));
+            }
+        }
+        match pick {
+            None => {
+                let types: Vec<&str> = content.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "the request body is only offered as {}, which the rail does not govern",
+                    document::cut(&types.join(", "))
+                ));
+            }
+            Some((kind, media)) => {
+                let s = media.get("schema").cloned().unwrap_or_else(|| json!({}));
+                body_schema = Some(conv.convert(&s)?);
+                body = Some((kind, required));
+            }
+        }
+    }
+    conv.finish()?;
+    let schema = params_schema(&params, body_schema, body.is_some_and(|b| b.1), conv.defs);
+    let validator = jsonschema::draft202012::options()
+        .build(&schema)
+        .map_err(|e| {
+            format!(
+                "its derived schema does not compile: {}",
+                document::cut(&e.to_string())
+            )
+        })?;
+    Ok(Operation {
+        action: format!("{profile}.{operation_id}"),
+        operation_id,
+        description,
+        method: method.to_ascii_uppercase(),
+        path: path.to_owned(),
+        segments,
+        params,
+        body,
+        schema,
+        validator,
+    })
+}
+
+fn params_schema(
+    params: &[Param],
+    body: Option<Value>,
+    body_required: bool,
+    defs: Map<String, Value>,
+) -> Value {
+    let mut props = Map::new();
+    let mut required = Vec::new();
+    for (part, loc) in [
+        ("path", Location::Path),
+        ("query", Location::Query),
+        ("headers", Location::Header),
+    ] {
+        let mut p = Map::new();
+        let mut req = Vec::new();
+        for x in params.iter().filter(|x| x.location == loc) {
+            p.insert(x.name.clone(), x.schema.clone());
+            if x.required {
+                req.push(Value::String(x.name.clone()));
+            }
+        }
+        if !req.is_empty() {
+            required.push(Value::String(part.into()));
+        }
+        props.insert(
+            part.into(),
+            json!({"type": "object", "properties": p, "required": req, "additionalProperties": false}),
+        );
+    }
+    if let Some(b) = body {
+        props.insert("body".into(), b);
+        if body_required {
+            required.push(json!("body"));
+        }
+    }
+    let mut s = json!({
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": false,
+    });
+    if !defs.is_empty() {
+        s["$defs"] = Value::Object(defs);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Why an import failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The document cannot be governed (the message says why, without secrets).
+    #[error("{0}")]
+    Invalid(String),
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
+}
+
+/// What [`import`] stored.
+#[derive(Debug)]
+pub struct Imported {
+    /// The compiled profile (with its stored version).
+    pub profile: Profile,
+    /// Operations imported and skipped.
+    pub report: ImportReport,
+    /// `false` when the newest stored version already had this document.
+    pub created: bool,
+}
+
+/// Parse, check and compile a document, then store it as the next version of `tenant`'s
+/// profile `name`. The CPU work runs on the blocking pool.
+pub async fn import(
+    ledger: &dyn crate::ledger::Ledger,
+    tenant: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Result<Imported, ImportError> {
+    let owned = name.to_owned();
+    let (mut profile, report, stored) = tokio::task::spawn_blocking(move || {
+        let (doc, stored) = normalize(&bytes)?;
+        drop(bytes);
+        let hash = intentrail_core::hash::sha256_tagged(&stored);
+        let (profile, report) = compile(&owned, 0, &hash, &doc)?;
+        Ok::<_, String>((profile, report, stored))
+    })
+    .await
+    .map_err(|e| ImportError::Invalid(format!("the import task failed: {e}")))?
+    .map_err(ImportError::Invalid)?;
+    let (row, created) = ledger
+        .put_profile(tenant, name, &profile.hash, &stored)
+        .await?;
+    profile.version = row.version;
+    Ok(Imported {
+        profile,
+        report,
+        created,
+    })
+}
+
+/// Load and compile one stored version (`None` when it does not exist).
+pub async fn load(
+    ledger: &dyn crate::ledger::Ledger,
+    tenant: &str,
+    name: &str,
+    version: i64,
+) -> Result<Option<Profile>, ImportError> {
+    let Some((row, bytes)) = ledger.profile_document(tenant, name, version).await? else {
+        return Ok(None);
+    };
+    let owned = name.to_owned();
+    let profile = tokio::task::spawn_blocking(move || {
+        let doc: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("stored profile document is not JSON: {e}"))?;
+        drop(bytes);
+        compile(&owned, row.version, &row.hash, &doc).map(|(p, _)| p)
+    })
+    .await
+    .map_err(|e| ImportError::Invalid(format!("the load task failed: {e}")))?
+    .map_err(ImportError::Invalid)?;
+    Ok(Some(profile))
+}
