@@ -130,6 +130,8 @@ pub struct Options {
     pub acme_extra: String,
     /// Credential reference override (default: a file holding the secret).
     pub credential: Option<String>,
+    /// Cedar policies appended to tenant "acme"'s.
+    pub acme_policy_extra: String,
 }
 
 impl Default for Options {
@@ -140,6 +142,7 @@ impl Default for Options {
             timeout_ms: 5000,
             acme_extra: String::new(),
             credential: None,
+            acme_policy_extra: String::new(),
         }
     }
 }
@@ -207,7 +210,7 @@ permit_lifetime_secs = 60
 id = "acme"
 keys_dir = "keys/acme"
 admin_key_hash = "{ha}"
-policies = '''{POLICY}'''
+policies = '''{POLICY}{policy_extra}'''
 {extra}
 [[tenants.agents]]
 id = "bot-1"
@@ -255,6 +258,7 @@ request = {{ method = "POST", path = "/v1/refunds" }}
         h2 = hash_key(&k2),
         hg = hash_key(&kg),
         extra = o.acme_extra,
+        policy_extra = o.acme_policy_extra,
         timeout = o.timeout_ms,
         connect = o.timeout_ms.min(2000),
         refund_path = o.refund_path,

@@ -1,0 +1,453 @@
+//! Mirrored profiles end to end over real HTTP: upload (admin key), the catalog, one-shot and
+//! two-phase execution of profile actions, profile versions in permits and receipts, and the
+//! transparent proxy with the vendor's own request shape.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use base64::Engine as _;
+use common::{Options, TestRail};
+use serde_json::{json, Value};
+
+const SHOP: &str = include_str!("fixtures/shop.yaml");
+
+/// What the vendor double saw.
+#[derive(Debug, Clone)]
+struct Hit {
+    method: String,
+    path_and_query: String,
+    headers: HeaderMap,
+    body: String,
+}
+
+#[derive(Clone, Default)]
+struct Hits(Arc<Mutex<Vec<Hit>>>);
+
+impl Hits {
+    fn all(&self) -> Vec<Hit> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+async fn vendor(
+    State(hits): State<Hits>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path_and_query = uri
+        .path_and_query()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    hits.0.lock().unwrap().push(Hit {
+        method: method.to_string(),
+        path_and_query: path_and_query.clone(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
+    if uri.path().ends_with("/ch_missing") {
+        return (
+            StatusCode::NOT_FOUND,
+            [("x-vendor-request-id", "req_404")],
+            Json(json!({"error": {"type": "invalid_request_error", "message": "No such charge"}})),
+        )
+            .into_response();
+    }
+    (
+        StatusCode::OK,
+        [("x-vendor-request-id", "req_1"), ("set-cookie", "vendor=1")],
+        Json(json!({"object": "charge", "id": "ch_1", "method": method.as_str()})),
+    )
+        .into_response()
+}
+
+async fn vendor_double() -> (SocketAddr, Hits) {
+    let hits = Hits::default();
+    let app = Router::new().fallback(vendor).with_state(hits.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (addr, hits)
+}
+
+const SHOP_POLICY: &str = r#"
+@id("shop_allowed")
+permit(principal, action, resource == Connector::"shop");
+@id("shop_charge_cap")
+forbid(principal, action == Action::"shop.createCharge", resource)
+  when { context.params.body.amount > 5000 };
+"#;
+
+async fn start() -> (TestRail, Hits) {
+    let (addr, hits) = vendor_double().await;
+    let rail = TestRail::start(Options {
+        acme_extra: format!(
+            "[[tenants.connectors]]\nname = \"shop\"\nbase_url = \"http://{addr}/api\"\n\
+             credential = \"env:INTENTRAIL_TEST_SHOP_SECRET\"\nauth = {{ type = \"bearer\" }}\n\
+             allow_private = true\n\
+             [[tenants.profiles]]\nname = \"shop\"\nconnector = \"shop\"\n"
+        ),
+        acme_policy_extra: SHOP_POLICY.into(),
+        ..Options::default()
+    })
+    .await;
+    (rail, hits)
+}
+
+const SHOP_SECRET: &str = "sk_shop_0123456789abcdef";
+
+async fn upload(rail: &TestRail, key: &str, name: &str, doc: &str) -> (u16, Value) {
+    let r = rail
+        .client
+        .put(format!("{}/v1/admin/profiles/{name}", rail.url))
+        .bearer_auth(key)
+        .header("content-type", "application/yaml")
+        .body(doc.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+fn charge(amount: i64) -> Value {
+    json!({
+        "headers": {"stripe-account": "acct_1"},
+        "body": {"amount": amount, "currency": "usd", "metadata": {"order": "6735"}}
+    })
+}
+
+// Every test sets the same value; tests in this binary may run in parallel.
+fn set_secret() {
+    std::env::set_var("INTENTRAIL_TEST_SHOP_SECRET", SHOP_SECRET);
+}
+
+#[tokio::test]
+async fn upload_needs_the_admin_key_a_bound_name_and_a_good_document() {
+    set_secret();
+    let (rail, _) = start().await;
+    let (s, b) = upload(&rail, &rail.api_key, "shop", SHOP).await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("forbidden")), "{b}");
+    let (s, b) = upload(&rail, &rail.admin_key, "other", SHOP).await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{b}"
+    );
+    let private = SHOP.replace("url: /api", "url: http://10.0.0.7/api");
+    let (s, b) = upload(&rail, &rail.admin_key, "shop", &private).await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{b}"
+    );
+    assert!(b["detail"].as_str().unwrap().contains("private"), "{b}");
+    let (s, b) = upload(&rail, &rail.admin_key, "shop", SHOP).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["version"], 1);
+    assert_eq!(b["imported"], 6);
+    assert_eq!(b["skipped"][0]["operation"], "POST /v1/uploads");
+    let (s, again) = upload(&rail, &rail.admin_key, "shop", SHOP).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(
+        (again["version"].clone(), again["created"].clone()),
+        (json!(1), json!(false))
+    );
+    assert_eq!(again["hash"], b["hash"]);
+
+    // The catalog lists the operations with their derived schemas.
+    let (s, cat) = rail.get(&rail.api_key, Some("bot-1"), "/v1/actions").await;
+    assert_eq!(s, 200);
+    let actions = cat["actions"].as_array().unwrap();
+    let create = actions
+        .iter()
+        .find(|a| a["name"] == "shop.createCharge")
+        .expect("listed");
+    assert_eq!(
+        create["schema"]["properties"]["body"]["required"],
+        json!(["amount", "currency"])
+    );
+    assert_eq!(create["profile"]["version"], 1);
+    assert!(actions.iter().any(|a| a["name"] == "money.refund"));
+    assert!(!actions.iter().any(|a| a["name"] == "shop.upload"));
+}
+
+#[tokio::test]
+async fn profile_actions_run_the_pipeline_and_forward_what_was_hashed() {
+    set_secret();
+    let (rail, hits) = start().await;
+    assert_eq!(upload(&rail, &rail.admin_key, "shop", SHOP).await.0, 201);
+
+    let (s, b) = rail
+        .post(
+            "/v1/actions/shop.createCharge",
+            json!({"params": charge(2000)}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["status"], 200);
+    assert_eq!(b["body"]["object"], "charge");
+    let seen = hits.all();
+    assert_eq!(seen.len(), 1);
+    let h = &seen[0];
+    assert_eq!(h.method, "POST");
+    assert_eq!(h.path_and_query, "/api/v1/charges");
+    assert_eq!(h.body, "amount=2000&currency=usd&metadata%5Border%5D=6735");
+    let header = |n: &str| {
+        h.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(header("authorization"), format!("Bearer {SHOP_SECRET}"));
+    assert_eq!(header("content-type"), "application/x-www-form-urlencoded");
+    assert_eq!(header("stripe-account"), "acct_1");
+    assert_eq!(header("idempotency-key"), b["permit_id"].as_str().unwrap());
+    let tag = b["receipt"]["profile_version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(tag.starts_with("shop@1#sha256:"), "{tag}");
+
+    // Schema and policy refusals forward nothing.
+    let (s, b) = rail
+        .post(
+            "/v1/actions/shop.createCharge",
+            json!({"params": {"body": {"amount": "2000"}}}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (400, Some("schema_invalid")),
+        "{b}"
+    );
+    let ptrs: Vec<&str> = b["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["pointer"].as_str().unwrap())
+        .collect();
+    assert!(
+        ptrs.contains(&"/body/amount") && ptrs.contains(&"/body/currency"),
+        "{ptrs:?}"
+    );
+    let (s, b) = rail
+        .post(
+            "/v1/actions/shop.createCharge",
+            json!({"params": charge(9000)}),
+        )
+        .await;
+    assert_eq!((s, b["code"].as_str()), (403, Some("policy_denied")), "{b}");
+    assert_eq!(b["policy_ids"], json!(["shop_charge_cap"]));
+    let (s, b) = rail
+        .post("/v1/actions/shop.upload", json!({"params": {}}))
+        .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (404, Some("unknown_action")),
+        "{b}"
+    );
+    assert_eq!(hits.all().len(), 1);
+
+    // Two-phase: the permit records the version it was validated against; a re-upload in
+    // between does not change what runs, and the receipt keeps the old version's hash.
+    let params = json!({"path": {"charge_id": "ch_abc"}});
+    let (s, intent) = rail
+        .post(
+            "/v1/intents",
+            json!({"action": "shop.getCharge", "params": params}),
+        )
+        .await;
+    assert_eq!(s, 201, "{intent}");
+    let v2 = SHOP.replace("title: Shop", "title: Shop v2");
+    let (s, up) = upload(&rail, &rail.admin_key, "shop", &v2).await;
+    assert_eq!((s, up["version"].clone()), (201, json!(2)), "{up}");
+    // Tampered params never reach the vendor.
+    let (s, b) = rail
+        .post(
+            "/v1/execute",
+            json!({"permit": intent["permit"], "params": {"path": {"charge_id": "ch_other"}}}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (403, Some("payload_hash_mismatch")),
+        "{b}"
+    );
+    assert_eq!(hits.all().len(), 1);
+    let (s, b) = rail
+        .post(
+            "/v1/execute",
+            json!({"permit": intent["permit"], "params": params}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b["receipt"]["profile_version"],
+        json!(tag),
+        "executed under version 1"
+    );
+    assert_eq!(hits.all()[1].path_and_query, "/api/v1/charges/ch_abc");
+    assert_eq!(hits.all()[1].method, "GET");
+    let (s, b) = rail
+        .post("/v1/actions/shop.getCharge", json!({"params": params}))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let tag2 = b["receipt"]["profile_version"].as_str().unwrap();
+    assert!(tag2.starts_with("shop@2#sha256:") && tag2 != tag, "{tag2}");
+    assert_eq!(rail.verify_chain().await, rail.receipts().await.len());
+}
+
+#[tokio::test]
+async fn transparent_proxy_takes_the_vendor_request_shape() {
+    set_secret();
+    let (rail, hits) = start().await;
+    assert_eq!(upload(&rail, &rail.admin_key, "shop", SHOP).await.0, 201);
+    let base = format!("{}/v1/proxy/shop", rail.url);
+
+    // A vendor SDK: its own path, form body and headers; the IntentRail key as its API key,
+    // no agent header.
+    let r = rail
+        .client
+        .post(format!("{base}/v1/charges"))
+        .bearer_auth(&rail.api_key)
+        .header("stripe-account", "acct_9")
+        .header("cookie", "session=agent")
+        .header("x-undeclared", "1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("amount=1500&currency=eur&metadata[order]=77&expand[]=customer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("intentrail-receipt").is_some());
+    assert_eq!(r.headers().get("x-vendor-request-id").unwrap(), "req_1");
+    assert!(r.headers().get("set-cookie").is_none());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["object"], "charge");
+    let h = hits.all().pop().unwrap();
+    assert_eq!(
+        h.body,
+        "amount=1500&currency=eur&expand%5B0%5D=customer&metadata%5Border%5D=77"
+    );
+    assert_eq!(
+        h.headers.get("authorization").unwrap().to_str().unwrap(),
+        format!("Bearer {SHOP_SECRET}")
+    );
+    assert!(h.headers.get("cookie").is_none());
+    assert!(h.headers.get("x-undeclared").is_none());
+    assert_eq!(h.headers.get("stripe-account").unwrap(), "acct_9");
+
+    // Query parameters typed and re-serialized canonically; Octokit-style `token` auth and
+    // Basic with the key as user name both work.
+    let r = rail
+        .client
+        .get(format!(
+            "{base}/v1/charges?status=paid&limit=5&created[gte]=10&ids=b,a"
+        ))
+        .header("authorization", format!("token {}", rail.api_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        hits.all().pop().unwrap().path_and_query,
+        "/api/v1/charges?created%5Bgte%5D=10&ids=b%2Ca&limit=5&status=paid"
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:", rail.api_key));
+    let r = rail
+        .client
+        .get(format!("{base}/v1/charges/ch_missing"))
+        .header("authorization", format!("Basic {basic}"))
+        .send()
+        .await
+        .unwrap();
+    // The vendor's own 404 comes back as it is.
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(r.headers().get("x-vendor-request-id").unwrap(), "req_404");
+    let n = hits.all().len();
+
+    // Not in the document: 404 unsupported_endpoint, nothing forwarded.
+    for (method, path) in [
+        ("GET", "/v1/refunds"),
+        ("PATCH", "/v1/charges/ch_1"),
+        ("POST", "/v1/uploads"),
+        ("GET", "/v1/charges/ch_1/../../admin"),
+    ] {
+        let r = rail
+            .client
+            .request(method.parse().unwrap(), format!("{base}{path}"))
+            .bearer_auth(&rail.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{method} {path}");
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(b["code"], "unsupported_endpoint", "{method} {path}");
+    }
+    // Policy on body fields, schema on query values, no key at all.
+    let r = rail
+        .client
+        .post(format!("{base}/v1/charges"))
+        .bearer_auth(&rail.api_key)
+        .form(&[("amount", "9000"), ("currency", "usd")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(
+        r.headers().get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["code"], "policy_denied");
+    let r = rail
+        .client
+        .get(format!("{base}/v1/charges?limit=500&bogus=1"))
+        .bearer_auth(&rail.api_key)
+        .send()
+        .await
+        .unwrap();
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["code"], "schema_invalid", "{b}");
+    let r = rail
+        .client
+        .get(format!("{base}/v1/charges"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = rail
+        .client
+        .get(format!("{base}/v1/charges"))
+        .bearer_auth(&rail.api_key)
+        .header("intentrail-agent", "bot-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "an agent header naming another agent is refused"
+    );
+    assert_eq!(hits.all().len(), n);
+    // A profile the tenant does not bind does not exist.
+    let r = rail
+        .client
+        .get(format!("{}/v1/proxy/github/user", rail.url))
+        .bearer_auth(&rail.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}
