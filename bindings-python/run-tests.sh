@@ -23,7 +23,7 @@ rm -rf "$venv"
 source "$venv/bin/activate"
 python -m pip install --quiet --upgrade pip
 # pip builds the wheel with maturin (debug profile, into this workspace's target/).
-python -m pip install --quiet "$repo/bindings-python" pytest
+python -m pip install --quiet "$repo/bindings-python" pytest httpx
 
 cd "$repo/bindings-python"
 python -m pytest -q -p no:cacheprovider "$@" tests

@@ -19,6 +19,18 @@ step "moto_server for the AWS Secrets Manager tests (pip, into target/moto-venv)
 # shellcheck source=scripts/test-credentials.sh
 source scripts/test-credentials.sh --setup
 
+step "GitHub's OpenAPI description for the profile import test (npm @octokit/openapi, into target/openapi-docs)"
+octokit_version=23.0.2
+octokit_dir="$PWD/target/openapi-docs"
+octokit_pkg="$octokit_dir/node_modules/@octokit/openapi"
+if ! grep -q "\"version\": \"$octokit_version\"" "$octokit_pkg/package.json" 2>/dev/null; then
+  mkdir -p "$octokit_dir"
+  npm install --prefix "$octokit_dir" --no-save --no-audit --no-fund --loglevel=error \
+    "@octokit/openapi@$octokit_version"
+fi
+export INTENTRAIL_TEST_GITHUB_OPENAPI="$octokit_pkg/generated/api.github.com.json"
+test -s "$INTENTRAIL_TEST_GITHUB_OPENAPI"
+
 step "cargo test (workspace: unit, vectors, properties, e2e over HTTP, credential stores, canary; a private PostgreSQL for the shared ledger suite, two-instance and crash tests)"
 bash scripts/with-postgres.sh cargo test --workspace
 

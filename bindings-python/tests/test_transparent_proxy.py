@@ -1,0 +1,243 @@
+"""Transparent mode with a real HTTP client library (httpx), as an unmodified vendor SDK
+would use it: base URL = {rail}/v1/proxy/{profile}, API key = the IntentRail key. The rail
+binary runs with a mirrored profile imported by `intentrail profiles import`, in front of a
+vendor double that records what reaches it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+
+from intentrail import payload_hash
+
+REPO = Path(__file__).resolve().parents[2]
+SHOP = REPO / "server" / "tests" / "fixtures" / "shop.yaml"
+SECRET = "sk_vendor_secret_6f1d2a9c"
+
+
+class Vendor:
+    """The vendor's API: records every request, answers like the vendor would."""
+
+    def __init__(self) -> None:
+        self.seen: List[Dict[str, Any]] = []
+        vendor = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                vendor.seen.append({
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body.decode(),
+                })
+                data = json.dumps({"object": "charge", "id": "ch_1"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Vendor-Request-Id", "req_1")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Rail:
+    def __init__(self, url: str, agent_key: str) -> None:
+        self.url = url
+        self.agent_key = agent_key
+
+    def __repr__(self) -> str:  # keep the key out of pytest's output
+        return f"Rail({self.url!r})"
+
+
+@pytest.fixture(scope="module")
+def vendor() -> Iterator[Vendor]:
+    v = Vendor()
+    yield v
+    v.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def shop_rail(tmp_path_factory: pytest.TempPathFactory, vendor: Vendor) -> Iterator[Rail]:
+    binary = os.environ.get("INTENTRAIL_BIN") or str(REPO / "target" / "debug" / "intentrail")
+    work = tmp_path_factory.mktemp("proxy")
+    out = subprocess.run([binary, "init", "--dir", str(work)], check=True, capture_output=True,
+                         text=True).stdout
+    agent_key = re.search(r"key \(shown once, stored only as a hash\): (\S+)", out).group(1)
+    text = (work / "intentrail.toml").read_text()
+    admin_hash = re.search(r'admin_key_hash = "([^"]+)"', text).group(1)
+    agent_hash = re.search(r'key_hash = "([^"]+)"', text.split("[[tenants.agents]]")[1]).group(1)
+    port = _free_port()
+    (work / "intentrail.toml").write_text(f'''
+listen = "127.0.0.1:{port}"
+ledger = "sqlite://ledger.db"
+
+[[tenants]]
+id = "default"
+keys_dir = "keys/default"
+admin_key_hash = "{admin_hash}"
+policies = """
+@id("shop_allowed")
+permit(principal, action, resource == Connector::"shop");
+@id("charge_cap")
+forbid(principal, action == Action::"shop.createCharge", resource)
+  when {{ context.params.body.amount > 5000 }};
+"""
+
+[[tenants.agents]]
+id = "agent-1"
+key_hash = "{agent_hash}"
+
+[[tenants.connectors]]
+name = "shop"
+base_url = "{vendor.url}/api"
+credential = "env:SHOP_SECRET"
+auth = {{ type = "bearer" }}
+allow_private = true
+
+[[tenants.profiles]]
+name = "shop"
+connector = "shop"
+''')
+    cfg = str(work / "intentrail.toml")
+    imp = subprocess.run([binary, "profiles", "import", "shop", str(SHOP), "--config", cfg],
+                         capture_output=True, text=True)
+    assert imp.returncode == 0, imp.stderr
+    assert "importing" in imp.stderr  # the progress line
+    assert "6 operations imported, 1 skipped" in imp.stdout
+    assert "skipped POST /v1/uploads: the request body is only offered as application/octet-stream" in imp.stdout
+    env = dict(os.environ, SHOP_SECRET=SECRET)
+    log = open(work / "rail.log", "wb")
+    proc = subprocess.Popen([binary, "serve", "--config", cfg], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the rail did not start: " + (work / "rail.log").read_text()[-2000:])
+            time.sleep(0.05)
+        yield Rail(url, agent_key)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        # The vendor's credential never reaches the rail's log.
+        assert SECRET not in (work / "rail.log").read_text()
+
+
+def sdk(rail: Rail) -> httpx.Client:
+    """What a vendor SDK does: its base URL and API key, nothing IntentRail-specific."""
+    return httpx.Client(base_url=f"{rail.url}/v1/proxy/shop",
+                        headers={"Authorization": f"Bearer {rail.agent_key}"}, timeout=30)
+
+
+def test_allowed_call_is_forwarded_with_the_credential_injected(shop_rail: Rail, vendor: Vendor) -> None:
+    before = len(vendor.seen)
+    with sdk(shop_rail) as c:
+        r = c.post("/v1/charges", data={"amount": "2000", "currency": "usd", "metadata[order]": "6735"},
+                   headers={"Stripe-Account": "acct_1", "Cookie": "session=agent"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"object": "charge", "id": "ch_1"}
+    assert r.headers["x-vendor-request-id"] == "req_1"
+    assert len(vendor.seen) == before + 1
+    seen = vendor.seen[-1]
+    assert seen["method"] == "POST" and seen["path"] == "/api/v1/charges"
+    assert seen["headers"]["authorization"] == f"Bearer {SECRET}"
+    assert "cookie" not in seen["headers"]
+    assert seen["headers"]["stripe-account"] == "acct_1"
+    assert seen["headers"]["idempotency-key"] == r.headers["intentrail-permit"]
+    assert SECRET not in r.text and SECRET not in str(r.headers)
+
+    # What was forwarded is exactly what the permit hashed: the receipt's payload hash is the
+    # hash of the canonical params, and the body the vendor got decodes back to those params.
+    receipt_id = r.headers["intentrail-receipt"]
+    got = httpx.get(f"{shop_rail.url}/v1/receipts/{receipt_id}",
+                    headers={"Authorization": f"Bearer {shop_rail.agent_key}"}).json()
+    assert got["action"] == "shop.createCharge"
+    assert got["profile_version"].startswith("shop@1#sha256:")
+    forwarded = dict(parse_qsl(seen["body"]))
+    params = {"headers": {"stripe-account": "acct_1"},
+              "body": {"amount": int(forwarded["amount"]), "currency": forwarded["currency"],
+                       "metadata": {"order": forwarded["metadata[order]"]}}}
+    assert seen["body"] == "amount=2000&currency=usd&metadata%5Border%5D=6735"
+    assert got["payload_hash"] == payload_hash(params)
+
+
+def test_unknown_path_is_404_and_nothing_is_forwarded(shop_rail: Rail, vendor: Vendor) -> None:
+    before = len(vendor.seen)
+    with sdk(shop_rail) as c:
+        for method, path in [("GET", "/v1/refunds"), ("DELETE", "/v1/charges/ch_1"),
+                             ("POST", "/v1/uploads")]:
+            r = c.request(method, path)
+            assert r.status_code == 404, (method, path)
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.json()["code"] == "unsupported_endpoint"
+    assert len(vendor.seen) == before
+
+
+def test_policy_applies_to_body_fields(shop_rail: Rail, vendor: Vendor) -> None:
+    before = len(vendor.seen)
+    with sdk(shop_rail) as c:
+        r = c.post("/v1/charges", data={"amount": "9000", "currency": "usd"})
+        assert r.status_code == 403
+        assert r.json()["code"] == "policy_denied"
+        assert r.json()["policy_ids"] == ["charge_cap"]
+        r = c.post("/v1/charges", data={"amount": "10", "currency": "gbp"})
+        assert r.status_code == 400
+        assert r.json()["code"] == "schema_invalid"
+    assert len(vendor.seen) == before
+
+
+def test_query_and_json_requests_keep_the_vendor_shape(shop_rail: Rail, vendor: Vendor) -> None:
+    with sdk(shop_rail) as c:
+        r = c.get("/v1/charges", params=[("status", "paid"), ("status", "failed"), ("limit", "3")])
+        assert r.status_code == 200, r.text
+        assert vendor.seen[-1]["path"] == "/api/v1/charges?limit=3&status=paid&status=failed"
+        r = c.put("/v1/trees/7/nodes", json={"name": "root", "children": [{"name": "leaf"}]})
+        assert r.status_code == 200, r.text
+        assert vendor.seen[-1]["body"] == '{"children":[{"name":"leaf"}],"name":"root"}'
+        assert vendor.seen[-1]["headers"]["content-type"] == "application/json"
+    # Without the IntentRail key nothing happens.
+    r = httpx.get(f"{shop_rail.url}/v1/proxy/shop/v1/charges",
+                  headers={"Authorization": "Bearer not-a-key"})
+    assert r.status_code == 401
