@@ -377,6 +377,38 @@ async fn transparent_proxy_takes_the_vendor_request_shape() {
     assert_eq!(r.headers().get("x-vendor-request-id").unwrap(), "req_404");
     let n = hits.all().len();
 
+    // The vendor SDK's own Idempotency-Key: a retry replays the first answer, the vendor sees
+    // one request.
+    let send = || {
+        rail.client
+            .post(format!("{base}/v1/charges"))
+            .bearer_auth(&rail.api_key)
+            .header("idempotency-key", "retry-1")
+            .form(&[("amount", "100"), ("currency", "usd")])
+            .send()
+    };
+    let (first, second) = (send().await.unwrap(), send().await.unwrap());
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    assert_eq!(
+        first.headers().get("intentrail-receipt"),
+        second.headers().get("intentrail-receipt")
+    );
+    assert_eq!(hits.all().len(), n + 1);
+    let n = n + 1;
+    // A body in another encoding than the operation's is refused.
+    let r = rail
+        .client
+        .post(format!("{base}/v1/charges"))
+        .bearer_auth(&rail.api_key)
+        .json(&json!({"amount": 100, "currency": "usd"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+
     // Not in the document: 404 unsupported_endpoint, nothing forwarded.
     for (method, path) in [
         ("GET", "/v1/refunds"),

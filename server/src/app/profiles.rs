@@ -38,6 +38,8 @@ pub struct ProfileStore {
     latest: RwLock<HashMap<(String, String), Arc<Profile>>>,
     /// Older versions loaded for permits issued under them.
     old: RwLock<HashMap<(String, String, i64), Arc<Profile>>>,
+    /// Versions that failed to load (not retried every second; logged once).
+    failed: RwLock<std::collections::HashSet<(String, String, i64)>>,
 }
 
 /// What an action name resolves to.
@@ -106,11 +108,25 @@ impl Rail {
             if current.is_some_and(|v| v >= h.version) {
                 continue;
             }
+            let failed_key = (h.tenant.clone(), h.name.clone(), h.version);
+            if self
+                .profiles
+                .failed
+                .read()
+                .is_ok_and(|f| f.contains(&failed_key))
+            {
+                continue;
+            }
             match profile::load(self.ledger.as_ref(), &h.tenant, &h.name, h.version).await {
                 Ok(Some(p)) => self.install(&h.tenant, Arc::new(p)),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(tenant = %h.tenant, profile = %h.name, version = h.version, error = %e, "cannot load a profile version");
+                    if matches!(e, ImportError::Invalid(_)) {
+                        if let Ok(mut f) = self.profiles.failed.write() {
+                            f.insert(failed_key);
+                        }
+                    }
                 }
             }
         }
@@ -389,6 +405,31 @@ pub(super) async fn proxy(State(rail): Shared, req: Request) -> Result<Response,
     let method = parts.method.as_str();
     let (op, vars) = prof.route(method, below).ok_or_else(unsupported)?;
     let bytes = read_body(&parts.headers, body, rail.config.max_body_bytes).await?;
+    if let (Some((kind, _)), Some(ct)) = (op.body, parts.headers.get(header::CONTENT_TYPE)) {
+        let base = ct
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let fits = match kind {
+            profile::BodyKind::Json => base == "application/json" || base.ends_with("+json"),
+            profile::BodyKind::Form => base == "application/x-www-form-urlencoded",
+        };
+        if !fits && !bytes.is_empty() {
+            return Err(AppError::new(
+                ErrorKind::InvalidRequest,
+                match kind {
+                    profile::BodyKind::Json => "this operation takes an application/json body",
+                    profile::BodyKind::Form => {
+                        "this operation takes an application/x-www-form-urlencoded body"
+                    }
+                },
+            ));
+        }
+    }
     let params = request::from_http(
         op,
         &request::HttpRequest {
@@ -403,41 +444,67 @@ pub(super) async fn proxy(State(rail): Shared, req: Request) -> Result<Response,
         request::FromHttpError::Invalid(m) => AppError::new(ErrorKind::InvalidRequest, m),
     })?;
     drop(bytes);
-    let target = Target::Profile {
-        binding,
-        profile: prof.clone(),
-    };
     let action = op.action.clone();
-    match rail
-        .prepare_target(t, &p, &action, target, &params, None)
-        .await?
-    {
-        Prepared::Pending { body } => Ok((StatusCode::ACCEPTED, Json(body)).into_response()),
-        Prepared::Allowed(a) => {
-            let (resp, receipt) = rail.execute_fresh_raw(t, &p, &a, &params).await?;
-            let mut out = Response::new(Body::from(resp.body));
-            *out.status_mut() =
-                StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            let h = out.headers_mut();
-            for (k, v) in &resp.headers {
-                let k = k.to_ascii_lowercase();
-                if !passes_back(&k) {
-                    continue;
+    // A vendor SDK's own Idempotency-Key (Stripe's retries send one) is the rail's idempotency
+    // key: a retry replays the first answer instead of running the action again.
+    let idk = parts
+        .headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (status, stored) = rail
+        .idempotent(t, &p, idk.as_deref(), "proxy", &params, || async {
+            let target = Target::Profile {
+                binding,
+                profile: prof.clone(),
+            };
+            match rail
+                .prepare_target(t, &p, &action, target, &params, idk.as_deref())
+                .await?
+            {
+                Prepared::Pending { body } => Ok((StatusCode::ACCEPTED, body)),
+                Prepared::Allowed(a) => {
+                    let (resp, receipt) = rail.execute_fresh_raw(t, &p, &a, &params).await?;
+                    let mut headers: Vec<(String, String)> = resp
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                        .filter(|(k, _)| passes_back(k))
+                        .collect();
+                    headers.push(("intentrail-receipt".into(), receipt.id.clone()));
+                    headers.push(("intentrail-permit".into(), a.claims.jti.clone()));
+                    let status =
+                        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
+                    let body = base64::engine::general_purpose::STANDARD.encode(&resp.body);
+                    Ok((
+                        status,
+                        json!({ "proxied": { "headers": headers, "body": body } }),
+                    ))
                 }
-                if let (Ok(n), Ok(v)) = (
-                    HeaderName::from_bytes(k.as_bytes()),
-                    HeaderValue::from_str(v),
-                ) {
-                    h.append(n, v);
-                }
             }
-            if let Ok(v) = HeaderValue::from_str(&receipt.id) {
-                h.insert(HeaderName::from_static("intentrail-receipt"), v);
-            }
-            if let Ok(v) = HeaderValue::from_str(&a.claims.jti) {
-                h.insert(HeaderName::from_static("intentrail-permit"), v);
-            }
-            Ok(out)
+        })
+        .await?;
+    let Some(proxied) = stored.get("proxied") else {
+        // Approval pending: the rail's own JSON answer.
+        return Ok((status, Json(stored)).into_response());
+    };
+    let body = proxied["body"]
+        .as_str()
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .unwrap_or_default();
+    let mut out = Response::new(Body::from(body));
+    *out.status_mut() = status;
+    let h = out.headers_mut();
+    for pair in proxied["headers"].as_array().into_iter().flatten() {
+        let (Some(k), Some(v)) = (pair[0].as_str(), pair[1].as_str()) else {
+            continue;
+        };
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.append(n, v);
         }
     }
+    Ok(out)
 }
