@@ -370,8 +370,8 @@ async fn ledger_copy(config: &Path, to: &str) -> Result<i32, String> {
         say(&format!("tenant {tenant:?}: {n} receipt(s) copied"));
     }
     say(&format!(
-        "{} agent key row(s) copied; now set `ledger = \"postgres://…\"` in the config",
-        report.agent_keys
+        "{} agent key row(s) and {} profile version(s) copied; now set `ledger = \"postgres://…\"` in the config",
+        report.agent_keys, report.profile_versions
     ));
     Ok(0)
 }

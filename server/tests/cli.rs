@@ -36,6 +36,8 @@ fn test_every_command_has_help() {
         vec!["receipts", "--help"],
         vec!["receipts", "export", "--help"],
         vec!["receipts", "verify", "--help"],
+        vec!["profiles", "--help"],
+        vec!["profiles", "import", "--help"],
     ] {
         let (code, out, _) = run(&args);
         assert_eq!(code, 0, "{args:?}");

@@ -392,6 +392,21 @@ async fn sqlite_to_postgres_copy_continues_the_chain() {
             .unwrap()
     };
     let cfg = config.to_str().unwrap();
+    // Two profile versions in the source ledger: the copy keeps their numbers and hashes.
+    {
+        let src = intentrail_server::ledger::open(&format!(
+            "sqlite://{}",
+            dir.path().join("ledger.db").display()
+        ))
+        .await
+        .unwrap();
+        src.put_profile("acme", "shop", "sha256:one", b"{\"v\":1}")
+            .await
+            .unwrap();
+        src.put_profile("acme", "shop", "sha256:two", b"{\"v\":2}")
+            .await
+            .unwrap();
+    }
     let out = cli(&["ledger", "copy", "--config", cfg, "--to", &db]);
     let said = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
@@ -403,6 +418,23 @@ async fn sqlite_to_postgres_copy_continues_the_chain() {
         said.contains("tenant \"acme\": 10 receipt(s) copied"),
         "{said}"
     );
+    assert!(said.contains("2 profile version(s) copied"), "{said}");
+    {
+        let dst = intentrail_server::ledger::open(&db).await.unwrap();
+        let (row, doc) = dst
+            .profile_document("acme", "shop", 1)
+            .await
+            .unwrap()
+            .expect("version 1 copied");
+        assert_eq!(
+            (row.hash.as_str(), doc.as_slice()),
+            ("sha256:one", &b"{\"v\":1}"[..])
+        );
+        let heads = dst.profile_heads().await.unwrap();
+        assert!(heads
+            .iter()
+            .any(|h| h.tenant == "acme" && h.name == "shop" && h.version == 2));
+    }
     let again = cli(&["ledger", "copy", "--config", cfg, "--to", &db]);
     assert!(!again.status.success(), "a second copy must be refused");
     let password = db.split(':').nth(2).unwrap().split('@').next().unwrap();
@@ -411,7 +443,7 @@ async fn sqlite_to_postgres_copy_continues_the_chain() {
     pg::set_ledger(&config, &db);
     let out = cli(&["ledger", "migrate", "--config", cfg]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 1"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("schema version 2"));
     assert!(cli(&["ledger", "migrate", "--help"]).status.success());
 
     let rail = RailProcess::start(&config);

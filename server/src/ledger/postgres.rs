@@ -699,12 +699,14 @@ pub struct CopyReport {
     pub receipts: Vec<(String, u64)>,
     /// Agent key / revocation rows copied.
     pub agent_keys: usize,
+    /// Profile versions copied (same numbers and hashes, so receipts still name them).
+    pub profile_versions: usize,
 }
 
 /// Copy what must outlive a move from `src` (e.g. the SQLite default) into the PostgreSQL
 /// ledger at `dst_url`: each listed tenant's receipt chain as the same JSON values (same seq, id,
 /// hash and fields, so exported chains and their signatures still verify), and every agent key and
-/// revocation. Refuses when `src` still has unfinished permits (start the old rail once so it
+/// revocation, and every version of the tenants' mirrored profiles. Refuses when `src` still has unfinished permits (start the old rail once so it
 /// recovers them, then stop it) or when a tenant already has receipts in the target.
 /// Each tenant's chain is checked link by link while copying and written in one transaction.
 /// Not copied, by design: issued permits (they live at most a few minutes; agents ask again),
@@ -746,6 +748,26 @@ pub async fn copy_into(
             dst.revoke_agent(&row.tenant, &row.agent).await?;
         }
         report.agent_keys += 1;
+    }
+    for head in src.profile_heads().await? {
+        if !tenants.contains(&head.tenant) {
+            continue;
+        }
+        for v in 1..=head.version {
+            let Some((row, doc)) = src.profile_document(&head.tenant, &head.name, v).await? else {
+                continue;
+            };
+            let (stored, _) = dst
+                .put_profile(&row.tenant, &row.name, &row.hash, &doc)
+                .await?;
+            if stored.version != v {
+                return Err(LedgerError::Internal(format!(
+                    "profile {:?} of {:?} already has other versions in the target",
+                    row.name, row.tenant
+                )));
+            }
+            report.profile_versions += 1;
+        }
     }
     Ok(report)
 }
