@@ -50,7 +50,8 @@ fn test_the_example_config_loads() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/intentrail.toml");
     let c = intentrail_server::config::Config::load(&path).unwrap();
     assert_eq!(c.tenants[0].id, "acme");
-    assert_eq!(c.tenants[0].connectors.len(), 2);
+    assert_eq!(c.tenants[0].connectors.len(), 3);
+    assert_eq!(c.tenants[0].profiles[0].name, "github");
     assert_eq!(c.tenants[0].limits.len(), 1);
 }
 

@@ -483,3 +483,39 @@ async fn transparent_proxy_takes_the_vendor_request_shape() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 }
+
+#[test]
+fn a_profile_binding_needs_a_known_connector_and_a_free_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |profiles: &str| {
+        intentrail_server::config::Config::from_toml(
+            &format!(
+                "[[tenants]]\nid = \"t\"\nkeys_dir = \"k\"\npolicies = \"\"\n\
+                 [[tenants.connectors]]\nname = \"c\"\nbase_url = \"https://api.example.com\"\n\
+                 credential = \"env:X\"\nauth = {{ type = \"bearer\" }}\n\
+                 [[tenants.actions]]\nname = \"money.refund\"\nconnector = \"c\"\n\
+                 request = {{ method = \"POST\", path = \"/r\" }}\n{profiles}"
+            ),
+            dir.path(),
+        )
+        .map_err(|e| e.to_string())
+    };
+    assert!(config("[[tenants.profiles]]\nname = \"shop\"\nconnector = \"c\"\n").is_ok());
+    for (bad, why) in [
+        ("name = \"shop\"\nconnector = \"nope\"", "unknown connector"),
+        ("name = \"Shop.v1\"\nconnector = \"c\"", "must match"),
+        (
+            "name = \"money\"\nconnector = \"c\"",
+            "native action family",
+        ),
+        (
+            "name = \"shop\"\nconnector = \"c\"\nbase_url = \"https://x\"",
+            "unknown field",
+        ),
+    ] {
+        let err = config(&format!("[[tenants.profiles]]\n{bad}\n")).expect_err(bad);
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+    let twice = "[[tenants.profiles]]\nname = \"shop\"\nconnector = \"c\"\n".repeat(2);
+    assert!(config(&twice).expect_err("twice").contains("bound twice"));
+}
