@@ -13,6 +13,7 @@ pub mod schema;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::sync::OnceLock;
 
 use jsonschema::Validator;
 use serde::Serialize;
@@ -162,7 +163,10 @@ pub struct Operation {
     pub body: Option<(BodyKind, bool)>,
     /// The derived params JSON Schema (draft 2020-12), as `GET /v1/actions` publishes it.
     pub schema: Value,
-    validator: Validator,
+    /// Compiled on first use: compiling all of a large document's validators up front costs
+    /// hundreds of MB of allocator working set (GitHub: ~280 MB for 1221), most of them for
+    /// operations no agent calls.
+    validator: OnceLock<Result<Validator, String>>,
 }
 
 impl fmt::Debug for Operation {
@@ -178,7 +182,34 @@ impl fmt::Debug for Operation {
 impl Operation {
     /// Check params against the derived schema (violations with JSON pointers, no values).
     pub fn validate(&self, params: &Value) -> Result<(), Vec<Violation>> {
-        crate::catalog::violations(&self.validator, params)
+        match self.validator() {
+            Ok(v) => crate::catalog::violations(v, params),
+            Err(e) => {
+                tracing::error!(action = %self.action, error = %e, "a profile operation's schema does not compile");
+                Err(vec![Violation {
+                    pointer: String::new(),
+                    message: "this operation's schema cannot be checked; nothing is accepted"
+                        .into(),
+                }])
+            }
+        }
+    }
+
+    /// The compiled validator (compiled now if this is its first use).
+    pub fn validator(&self) -> Result<&Validator, &str> {
+        self.validator
+            .get_or_init(|| {
+                jsonschema::draft202012::options()
+                    .build(&self.schema)
+                    .map_err(|e| {
+                        format!(
+                            "its derived schema does not compile: {}",
+                            document::cut(&e.to_string())
+                        )
+                    })
+            })
+            .as_ref()
+            .map_err(String::as_str)
     }
 
     /// The params schema of one location (`path`, `query`, `headers`, `body`), with `$defs`
@@ -681,14 +712,6 @@ fn operation(
     }
     conv.finish()?;
     let schema = params_schema(&params, body_schema, body.is_some_and(|b| b.1), conv.defs);
-    let validator = jsonschema::draft202012::options()
-        .build(&schema)
-        .map_err(|e| {
-            format!(
-                "its derived schema does not compile: {}",
-                document::cut(&e.to_string())
-            )
-        })?;
     Ok(Operation {
         action: format!("{profile}.{operation_id}"),
         operation_id,
@@ -699,7 +722,7 @@ fn operation(
         params,
         body,
         schema,
-        validator,
+        validator: OnceLock::new(),
     })
 }
 

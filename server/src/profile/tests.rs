@@ -41,6 +41,9 @@ fn yaml_document_imports_with_refs_cycles_and_skips_reported() {
         ]
     );
     assert_eq!(report.imported, 6);
+    for o in p.operations.values() {
+        assert!(o.validator().is_ok(), "{}", o.action);
+    }
     assert_eq!(report.skipped.len(), 1);
     assert_eq!(report.skipped[0].operation, "POST /v1/uploads");
     assert!(report.skipped[0]
@@ -340,4 +343,16 @@ fn derived_names_are_stable() {
         "put_v1_trees_tree_id_nodes"
     );
     assert_eq!(derived_id("get", "/"), "get");
+}
+
+#[test]
+fn an_operation_whose_schema_cannot_compile_accepts_nothing() {
+    let doc = r#"{"openapi": "3.1.0", "paths": {"/a": {"get": {"operationId": "a",
+        "parameters": [{"name": "q", "in": "query", "schema": {"type": "string", "pattern": "(unclosed"}}]}}}}"#;
+    let (p, report) = compile_text(doc).expect("imports");
+    assert_eq!(report.imported, 1);
+    let op = p.operation("t.a").expect("op");
+    assert!(op.validator().is_err());
+    assert!(op.validate(&json!({})).is_err());
+    assert!(op.validate(&json!({"query": {"q": "x"}})).is_err());
 }
