@@ -258,8 +258,9 @@ pub struct Profile {
     pub hash: String,
     /// The operations, by action name.
     pub operations: BTreeMap<String, Operation>,
-    /// Per method: action names, most specific template first.
-    routes: HashMap<String, Vec<String>>,
+    /// Per (method, number of path segments): templates and their action names, most
+    /// specific first.
+    routes: HashMap<(String, usize), Vec<(Vec<Segment>, String)>>,
 }
 
 impl Profile {
@@ -277,13 +278,12 @@ impl Profile {
     /// raw (still percent-encoded) values of its path variables. Most specific template first.
     pub fn route(&self, method: &str, path: &str) -> Option<(&Operation, Vec<(String, String)>)> {
         let parts: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-        let candidates = self.routes.get(&method.to_ascii_uppercase())?;
-        for action in candidates {
-            let Some(op) = self.operations.get(action) else {
-                continue;
-            };
-            if let Some(vars) = request::match_path(&op.segments, &parts) {
-                return Some((op, vars));
+        let candidates = self
+            .routes
+            .get(&(method.to_ascii_uppercase(), parts.len()))?;
+        for (segments, action) in candidates {
+            if let Some(vars) = request::match_path(segments, &parts) {
+                return self.operations.get(action).map(|op| (op, vars));
             }
         }
         None
@@ -405,21 +405,19 @@ pub fn compile(
         });
     }
     report.imported = operations.len();
-    let mut routes: HashMap<String, Vec<String>> = HashMap::new();
-    for op in operations.values() {
+    let mut routes: HashMap<(String, usize), Vec<(Vec<Segment>, String)>> = HashMap::new();
+    let mut ordered: Vec<&Operation> = operations.values().collect();
+    // Most specific first (more literal segments), then by name for a stable order.
+    ordered.sort_by(|a, b| {
+        b.specificity()
+            .cmp(&a.specificity())
+            .then_with(|| a.action.cmp(&b.action))
+    });
+    for op in ordered {
         routes
-            .entry(op.method.clone())
+            .entry((op.method.clone(), op.segments.len()))
             .or_default()
-            .push(op.action.clone());
-    }
-    for list in routes.values_mut() {
-        list.sort_by(|a, b| {
-            let (sa, sb) = (
-                operations.get(a).map(Operation::specificity),
-                operations.get(b).map(Operation::specificity),
-            );
-            sb.cmp(&sa).then_with(|| a.cmp(b))
-        });
+            .push((op.segments.clone(), op.action.clone()));
     }
     Ok((
         Profile {
