@@ -247,6 +247,9 @@ pub struct ImportReport {
     pub skipped: Vec<Skipped>,
 }
 
+/// (method, number of path segments) → (template, action name), most specific first.
+type Routes = HashMap<(String, usize), Vec<(Vec<Segment>, String)>>;
+
 /// A compiled profile version.
 #[derive(Debug)]
 pub struct Profile {
@@ -260,7 +263,7 @@ pub struct Profile {
     pub operations: BTreeMap<String, Operation>,
     /// Per (method, number of path segments): templates and their action names, most
     /// specific first.
-    routes: HashMap<(String, usize), Vec<(Vec<Segment>, String)>>,
+    routes: Routes,
 }
 
 impl Profile {
@@ -405,7 +408,7 @@ pub fn compile(
         });
     }
     report.imported = operations.len();
-    let mut routes: HashMap<(String, usize), Vec<(Vec<Segment>, String)>> = HashMap::new();
+    let mut routes = Routes::new();
     let mut ordered: Vec<&Operation> = operations.values().collect();
     // Most specific first (more literal segments), then by name for a stable order.
     ordered.sort_by(|a, b| {
