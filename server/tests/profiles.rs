@@ -519,3 +519,53 @@ fn a_profile_binding_needs_a_known_connector_and_a_free_name() {
     let twice = "[[tenants.profiles]]\nname = \"shop\"\nconnector = \"c\"\n".repeat(2);
     assert!(config(&twice).expect_err("twice").contains("bound twice"));
 }
+
+/// A version stored by another rail instance (or `intentrail profiles import`) is served by a
+/// running rail within a couple of seconds, without a restart.
+#[tokio::test]
+async fn a_version_stored_elsewhere_is_picked_up_by_a_running_rail() {
+    set_secret();
+    let (rail, hits) = start().await;
+    let (s, b) = rail
+        .post(
+            "/v1/actions/shop.getCharge",
+            json!({"params": {"path": {"charge_id": "ch_1"}}}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (404, Some("unknown_action")),
+        "{b}"
+    );
+    let (_, stored) = intentrail_server::profile::normalize(SHOP.as_bytes()).unwrap();
+    let hash = intentrail_core::hash::sha256_tagged(&stored);
+    let (row, created) = rail
+        .rail
+        .ledger()
+        .put_profile("acme", "shop", &hash, &stored)
+        .await
+        .unwrap();
+    assert!(created);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (s, b) = rail
+            .post(
+                "/v1/actions/shop.getCharge",
+                json!({"params": {"path": {"charge_id": "ch_1"}}}),
+            )
+            .await;
+        if s == 200 {
+            assert_eq!(
+                b["receipt"]["profile_version"],
+                json!(format!("shop@{}#{hash}", row.version))
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not picked up: {s} {b}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(hits.all().len(), 1);
+}
