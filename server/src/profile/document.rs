@@ -31,6 +31,18 @@ pub fn parse(bytes: &[u8]) -> Result<Value, String> {
             .map_err(|e| format!("the document is not valid JSON: {e}"));
     }
     let text = std::str::from_utf8(bytes).map_err(|_| "the document is not UTF-8".to_string())?;
+    // The loader expands aliases by copying the anchored node, so a few lines of nested
+    // aliases can grow to gigabytes ("billion laughs"): refuse them before loading.
+    let mut scan = AliasScan(0);
+    yaml_rust2::parser::Parser::new_from_str(text)
+        .load(&mut scan, true)
+        .map_err(|e| format!("the document is not valid YAML: {e}"))?;
+    if scan.0 > 0 {
+        return Err(
+            "YAML aliases (*name) are refused: they can expand without bound; expand them or upload JSON"
+                .into(),
+        );
+    }
     let docs = YamlLoader::load_from_str(text)
         .map_err(|e| format!("the document is not valid YAML: {e}"))?;
     let mut docs = docs.into_iter();
@@ -41,6 +53,17 @@ pub fn parse(bytes: &[u8]) -> Result<Value, String> {
         return Err("the YAML stream holds more than one document".into());
     }
     yaml_to_json(doc, 0)
+}
+
+/// Counts alias events.
+struct AliasScan(usize);
+
+impl yaml_rust2::parser::EventReceiver for AliasScan {
+    fn on_event(&mut self, ev: yaml_rust2::Event) {
+        if matches!(ev, yaml_rust2::Event::Alias(_)) {
+            self.0 += 1;
+        }
+    }
 }
 
 fn yaml_to_json(y: Yaml, depth: usize) -> Result<Value, String> {

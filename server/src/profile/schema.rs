@@ -15,6 +15,9 @@ use super::document::{cut, percent_decode, pointer};
 const COMPONENTS: &str = "#/components/schemas/";
 /// Deepest nesting of schema objects (and inlined non-component `$ref`s) converted.
 pub const MAX_INLINE_DEPTH: usize = 128;
+/// Most schema objects converted for one operation (inlined references included), so
+/// references that fan out cannot expand a small document into a huge schema.
+pub const MAX_NODES: usize = 200_000;
 
 /// Keywords whose value is a map of subschemas.
 const MAP_KEYWORDS: &[&str] = &[
@@ -49,6 +52,7 @@ pub struct Converter<'d> {
     pub defs: Map<String, Value>,
     queued: BTreeSet<String>,
     pending: Vec<String>,
+    nodes: usize,
 }
 
 impl<'d> Converter<'d> {
@@ -60,6 +64,7 @@ impl<'d> Converter<'d> {
             defs: Map::new(),
             queued: BTreeSet::new(),
             pending: Vec::new(),
+            nodes: 0,
         }
     }
 
@@ -81,6 +86,12 @@ impl<'d> Converter<'d> {
     }
 
     fn node(&mut self, s: &Value, depth: usize) -> Result<Value, String> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(format!(
+                "its schemas expand to more than {MAX_NODES} schema objects"
+            ));
+        }
         if depth > MAX_INLINE_DEPTH {
             return Err(
                 "a schema is nested too deeply (or has a $ref cycle outside components/schemas)"
@@ -231,6 +242,28 @@ mod tests {
             s,
             json!({"type": ["integer", "null"], "exclusiveMinimum": 0})
         );
+    }
+
+    #[test]
+    fn fanned_out_references_are_bounded() {
+        // Each level references the one below twice: 2^30 nodes if inlined naively.
+        let mut params = serde_json::Map::new();
+        for i in 0..30 {
+            params.insert(
+                format!("p{i}"),
+                json!({"schema": {"type": "array", "prefixItems": [
+                    {"$ref": format!("#/components/parameters/p{}/schema", i + 1)},
+                    {"$ref": format!("#/components/parameters/p{}/schema", i + 1)}
+                ]}}),
+            );
+        }
+        params.insert("p30".into(), json!({"schema": {"type": "string"}}));
+        let doc = json!({"components": {"parameters": params}});
+        let mut c = Converter::new(&doc, false);
+        let err = c
+            .convert(&json!({"$ref": "#/components/parameters/p0/schema"}))
+            .expect_err("bounded");
+        assert!(err.contains("more than"), "{err}");
     }
 
     #[test]

@@ -356,3 +356,15 @@ fn an_operation_whose_schema_cannot_compile_accepts_nothing() {
     assert!(op.validate(&json!({})).is_err());
     assert!(op.validate(&json!({"query": {"q": "x"}})).is_err());
 }
+
+#[test]
+fn yaml_aliases_are_refused_before_they_can_expand() {
+    let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+                c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n\
+                e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n\
+                g: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nopenapi: 3.0.0\n";
+    let err = normalize(bomb.as_bytes()).expect_err("refused");
+    assert!(err.contains("aliases"), "{err}");
+    // Anchors alone (no alias) are harmless.
+    assert!(normalize(b"openapi: &v 3.0.0\npaths: {}\n").is_ok());
+}
