@@ -241,3 +241,21 @@ def test_query_and_json_requests_keep_the_vendor_shape(shop_rail: Rail, vendor: 
     r = httpx.get(f"{shop_rail.url}/v1/proxy/shop/v1/charges",
                   headers={"Authorization": "Bearer not-a-key"})
     assert r.status_code == 401
+
+
+def test_the_sdk_governs_profile_actions_too(shop_rail: Rail, vendor: Vendor) -> None:
+    """Profile operations are ordinary actions for the SDK: listed with their schemas, and run
+    through intent → local permit verification → execute."""
+    from intentrail import Rail as Client, SchemaInvalid
+
+    client = Client(shop_rail.url, shop_rail.agent_key, "agent-1")
+    names = {a["name"]: a for a in client.actions()["actions"]}
+    assert names["shop.getCharge"]["schema"]["required"] == ["path"]
+    result = client.act("shop.getCharge", {"path": {"charge_id": "ch_abc1"}})
+    assert result.ok and result.body == {"object": "charge", "id": "ch_1"}
+    assert vendor.seen[-1]["path"] == "/api/v1/charges/ch_abc1"
+    assert vendor.seen[-1]["headers"]["idempotency-key"].startswith("pmt_")
+    assert vendor.seen[-1]["headers"]["authorization"] == f"Bearer {SECRET}"
+    assert result.receipt["profile_version"].startswith("shop@1#sha256:")
+    with pytest.raises(SchemaInvalid):
+        client.act("shop.getCharge", {"path": {"charge_id": "not a charge id"}})
