@@ -38,7 +38,7 @@ need wrk wrk
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need nginx nginx-light
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-cargo build --release -q -p intentrail-server --bin intentrail -p intentrail-bench
+cargo build --release -q -p intentrail-server -p intentrail-bench --bins
 bin=$root/target/release
 rail_bin=${RAIL_BIN:-$bin/intentrail}   # RAIL_BIN=path compares another rail build
 
