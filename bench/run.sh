@@ -38,7 +38,7 @@ need wrk wrk
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need nginx nginx-light
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-cargo build --release -q -p intentrail-server --bin intentrail -p intentrail-bench
+cargo build --release -q -p intentrail-server -p intentrail-bench --bins
 bin=$root/target/release
 rail_bin=${RAIL_BIN:-$bin/intentrail}   # RAIL_BIN=path compares another rail build
 
@@ -196,7 +196,7 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 [ "${WARMUP:-3}" -gt 0 ] && run oneshot 0 "$CONNECTIONS" "$THREADS" "${WARMUP:-3}" >/dev/null
 if [ -n "${PERF:-}" ]; then # PERF=oneshot|twophase: profile the rail over one round of that mode
   mkdir -p target/bench
-  perf record -F 499 -g -p "$rail_pid" -o target/bench/perf.data -- sleep "$DURATION" 2>/dev/null &
+  perf record -F "${PERF_FREQ:-499}" --call-graph "${PERF_CALLGRAPH:-dwarf,16384}" -p "$rail_pid" -o target/bench/perf.data -- sleep "$DURATION" 2>/dev/null &
   perf_pid=$!
   run "$PERF" 0 "$CONNECTIONS" "$THREADS" "$DURATION"
   wait "$perf_pid" || true

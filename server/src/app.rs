@@ -766,7 +766,10 @@ impl Rail {
             Ok(resp) => resp,
             Err(e) => {
                 let outcome = e.outcome();
-                let err = AppError::new(e.kind(), e.to_string());
+                let mut err = AppError::new(e.kind(), e.to_string());
+                if outcome != Outcome::NotForwarded {
+                    err = err.acted();
+                }
                 return Err(self.finish_failed(t, r, &claims.jti, outcome, err).await);
             }
         };
@@ -809,7 +812,8 @@ impl Rail {
                         resp.status
                     ),
                 )
-                .with("code_detail", json!(e.kind.code())));
+                .with("code_detail", json!(e.kind.code()))
+                .acted());
             }
         };
         Ok((resp, receipt))
@@ -884,6 +888,9 @@ impl Rail {
                 ))
             }
             IdempotencyBegin::Done(stored) => {
+                if let Some(problem) = stored.get("problem") {
+                    return Err(AppError::from_problem(problem).acted());
+                }
                 let status = stored["status"]
                     .as_u64()
                     .and_then(|s| u16::try_from(s).ok())
@@ -901,6 +908,22 @@ impl Rail {
                     .map_err(ledger_err)?;
                 Ok((status, body))
             }
+            // The action may have happened downstream: this answer is final for the key, so
+            // a retry replays it instead of sending again (a new permit would carry a new
+            // `Idempotency-Key` downstream, so the downstream could not deduplicate it).
+            Err(e) if e.may_have_acted => {
+                let stored = json!({"status": e.kind.http_status(), "problem": e.body()});
+                if let Err(le) = self
+                    .ledger
+                    .idempotency_complete(&t.id, &p.agent, &scoped, &stored)
+                    .await
+                {
+                    // The key stays in progress: retries are refused, never re-sent.
+                    tracing::error!(error = %le, "cannot store an idempotent answer");
+                }
+                Err(e)
+            }
+            // Nothing was sent: free the key so a retry is a real new attempt.
             Err(e) => {
                 if let Err(le) = self
                     .ledger
@@ -928,7 +951,8 @@ fn render(
             format!("the downstream answered {}", resp.status),
         )
         .with("receipt_id", json!(receipt.id))
-        .with("downstream_status", json!(resp.status)));
+        .with("downstream_status", json!(resp.status))
+        .acted());
     }
     let mut headers = Map::new();
     for (k, v) in &resp.headers {
@@ -1402,17 +1426,31 @@ async fn count(State(rail): Shared, req: Request, next: Next) -> Response {
     resp
 }
 
+/// Run a mutating request in its own task, so a caller that hangs up (or a proxy that times
+/// out) cannot cancel it half way: hyper drops a handler's future when its connection closes,
+/// which would leave a consumed permit without its execution receipt and an idempotency key
+/// in progress. Detached, the action finishes, is receipted, and a retry replays its answer.
+async fn detached(req: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(resp) => resp,
+        Err(e) => AppError::internal(format!("request task failed: {e}")).into_response(),
+    }
+}
+
 /// The API router.
 pub fn router(rail: Arc<Rail>) -> Router {
-    Router::new()
+    let mutating = Router::new()
         .route("/v1/intents", post(intents))
         .route("/v1/execute", post(execute))
-        .route("/v1/actions", get(actions))
         .route("/v1/actions/{action}", post(one_shot))
-        .route("/v1/agent", get(whoami))
         .route("/v1/admin/profiles/{name}", put(profiles::put_profile))
         .route("/v1/proxy/{profile}", any(profiles::proxy))
         .route("/v1/proxy/{profile}/{*path}", any(profiles::proxy))
+        .route_layer(middleware::from_fn(detached));
+    Router::new()
+        .merge(mutating)
+        .route("/v1/actions", get(actions))
+        .route("/v1/agent", get(whoami))
         .route("/v1/receipts", get(receipts))
         .route("/v1/receipts/{id}", get(receipt))
         .route("/v1/tenants/{tenant}/jwks.json", get(jwks))

@@ -17,6 +17,10 @@ pub struct AppError {
     pub detail: String,
     /// Extra problem members.
     pub extra: Map<String, Value>,
+    /// The action may have reached the downstream (it answered 5xx, timed out, broke the
+    /// connection, or was forwarded before its receipt failed). Such an answer is final for an
+    /// idempotency key: a retry replays it and never sends again.
+    pub may_have_acted: bool,
 }
 
 impl AppError {
@@ -26,7 +30,37 @@ impl AppError {
             kind,
             detail: detail.into(),
             extra: Map::new(),
+            may_have_acted: false,
         }
+    }
+
+    /// Mark the action as possibly done downstream (see [`AppError::may_have_acted`]).
+    pub fn acted(mut self) -> Self {
+        self.may_have_acted = true;
+        self
+    }
+
+    /// Rebuild an error from a problem document [`AppError::body`] wrote (an idempotent
+    /// replay). Members other than the standard ones come back as extras.
+    pub fn from_problem(doc: &Value) -> Self {
+        let kind = doc
+            .get("code")
+            .and_then(Value::as_str)
+            .and_then(ErrorKind::from_code)
+            .unwrap_or(ErrorKind::Internal);
+        let detail = doc
+            .get("detail")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut e = AppError::new(kind, detail);
+        if let Some(m) = doc.as_object() {
+            for (k, v) in m {
+                if !matches!(k.as_str(), "type" | "title" | "status" | "code" | "detail") {
+                    e.extra.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        e
     }
 
     /// Add a member to the problem document.

@@ -445,6 +445,14 @@ fn check_chain(rows: &[Value], first_seq: u64, prev_of_first: &str) {
         assert_eq!(r["prev"].as_str(), Some(prev.as_str()), "prev of {r}");
         let hash = r["hash"].as_str().expect("hash").to_owned();
         assert_eq!(hash, recompute_hash(r), "hash of {r}");
+        // Signed by the suite's key over the hash (a stored receipt is never unsigned).
+        use base64::Engine as _;
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(r["sig"].as_str().expect("sig"))
+            .expect("sig is base64url");
+        let public = test_key().verifying_key();
+        intentrail_core::permit::verify_ed25519(public.as_bytes(), hash.as_bytes(), &sig)
+            .unwrap_or_else(|e| panic!("signature of seq {}: {e}", r["seq"]));
         prev = hash;
     }
 }
