@@ -218,14 +218,34 @@ impl Operation {
         self.schema.get("properties").and_then(|p| p.get(part))
     }
 
-    /// Number of literal characters in the template (more = more specific).
-    fn specificity(&self) -> (usize, usize) {
+    /// How specific the template is: more literal segments first, then a literal earlier in
+    /// the path (`/a/b/{y}` before `/a/{x}/c`), then more literal text in templated segments.
+    fn specificity(&self) -> (usize, Vec<bool>, usize) {
         let literal = self
             .segments
             .iter()
             .filter(|s| matches!(s, Segment::Literal(_)))
             .count();
-        (literal, self.segments.len())
+        let shape = self
+            .segments
+            .iter()
+            .map(|s| matches!(s, Segment::Literal(_)))
+            .collect();
+        let text = self
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(l) => l.len(),
+                Segment::Vars(parts) => parts
+                    .iter()
+                    .map(|p| match p {
+                        Part::Lit(l) => l.len(),
+                        Part::Var(_) => 0,
+                    })
+                    .sum(),
+            })
+            .sum();
+        (literal, shape, text)
     }
 }
 

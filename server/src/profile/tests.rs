@@ -368,3 +368,21 @@ fn yaml_aliases_are_refused_before_they_can_expand() {
     // Anchors alone (no alias) are harmless.
     assert!(normalize(b"openapi: &v 3.0.0\npaths: {}\n").is_ok());
 }
+
+#[test]
+fn an_earlier_literal_segment_is_more_specific() {
+    let doc = r#"{"openapi": "3.1.0", "paths": {
+        "/a/{x}/c": {"get": {"operationId": "xc"}},
+        "/a/b/{y}": {"get": {"operationId": "by"}},
+        "/a/{x}/{z}": {"get": {"operationId": "xz"}},
+        "/f/{name}.json": {"get": {"operationId": "json"}},
+        "/f/{file}": {"get": {"operationId": "any"}}
+    }}"#;
+    let (p, _) = compile_text(doc).expect("compiles");
+    let id = |path: &str| p.route("GET", path).map(|(o, _)| o.operation_id.clone());
+    assert_eq!(id("/a/b/c").as_deref(), Some("by"));
+    assert_eq!(id("/a/q/c").as_deref(), Some("xc"));
+    assert_eq!(id("/a/q/r").as_deref(), Some("xz"));
+    assert_eq!(id("/f/x.json").as_deref(), Some("json"));
+    assert_eq!(id("/f/x.yaml").as_deref(), Some("any"));
+}
