@@ -569,3 +569,41 @@ async fn a_version_stored_elsewhere_is_picked_up_by_a_running_rail() {
     }
     assert_eq!(hits.all().len(), 1);
 }
+
+/// Stateful limits apply to profile actions as to native ones, over a body field too.
+#[tokio::test]
+async fn limits_count_and_sum_profile_actions() {
+    set_secret();
+    let (addr, hits) = vendor_double().await;
+    let rail = TestRail::start(Options {
+        acme_extra: format!(
+            "[[tenants.connectors]]\nname = \"shop\"\nbase_url = \"http://{addr}/api\"\n\
+             credential = \"env:INTENTRAIL_TEST_SHOP_SECRET\"\nauth = {{ type = \"bearer\" }}\n\
+             allow_private = true\n\
+             [[tenants.profiles]]\nname = \"shop\"\nconnector = \"shop\"\n\
+             [[tenants.limits]]\nid = \"charged_per_hour\"\nactions = [\"shop.createCharge\"]\n\
+             window_secs = 3600\nsum_param = \"/body/amount\"\nmax_sum = 3000\n"
+        ),
+        acme_policy_extra: SHOP_POLICY.into(),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(upload(&rail, &rail.admin_key, "shop", SHOP).await.0, 201);
+    let charge = |amount: &'static str| {
+        rail.client
+            .post(format!("{}/v1/proxy/shop/v1/charges", rail.url))
+            .bearer_auth(&rail.api_key)
+            .form(&[("amount", amount), ("currency", "usd")])
+            .send()
+    };
+    assert_eq!(charge("2000").await.unwrap().status().as_u16(), 200);
+    let r = charge("1500").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(
+        (b["code"].as_str(), b["limit_id"].as_str()),
+        (Some("rate_limited"), Some("charged_per_hour"))
+    );
+    assert_eq!(charge("1000").await.unwrap().status().as_u16(), 200);
+    assert_eq!(hits.all().len(), 2);
+}
