@@ -54,6 +54,13 @@ async fn vendor(
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     });
+    if uri.path().ends_with("/ch_down") {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": {"message": "try later"}})),
+        )
+            .into_response();
+    }
     if uri.path().ends_with("/ch_missing") {
         return (
             StatusCode::NOT_FOUND,
@@ -81,7 +88,11 @@ async fn vendor_double() -> (SocketAddr, Hits) {
 
 const SHOP_POLICY: &str = r#"
 @id("shop_allowed")
-permit(principal, action, resource == Connector::"shop");
+permit(principal, action, resource == Connector::"shop")
+  unless { action == Action::"shop.searchCharges" };
+@id("search_needs_approval")
+@approval("required")
+permit(principal, action == Action::"shop.searchCharges", resource);
 @id("shop_charge_cap")
 forbid(principal, action == Action::"shop.createCharge", resource)
   when { context.params.body.amount > 5000 };
@@ -375,6 +386,38 @@ async fn transparent_proxy_takes_the_vendor_request_shape() {
     // The vendor's own 404 comes back as it is.
     assert_eq!(r.status().as_u16(), 404);
     assert_eq!(r.headers().get("x-vendor-request-id").unwrap(), "req_404");
+    // A downstream 5xx is the vendor's own answer too (recorded as downstream_error).
+    let r = rail
+        .client
+        .get(format!("{base}/v1/charges/ch_down"))
+        .bearer_auth(&rail.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let receipt_id = r.headers()["intentrail-receipt"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"]["message"], "try later");
+    let (_, receipt) = rail
+        .get(&rail.api_key, None, &format!("/v1/receipts/{receipt_id}"))
+        .await;
+    assert_eq!(receipt["outcome"], "downstream_error");
+    // A policy that requires approval answers the rail's 202, nothing forwarded.
+    let before = hits.all().len();
+    let r = rail
+        .client
+        .get(format!("{base}/v1/charges/search?query=amount>10"))
+        .bearer_auth(&rail.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["code"], "approval_pending");
+    assert_eq!(hits.all().len(), before);
     let n = hits.all().len();
 
     // The vendor SDK's own Idempotency-Key: a retry replays the first answer, the vendor sees
