@@ -599,8 +599,12 @@ async fn faults_under_load(postgres: Option<String>) {
             "not_forwarded" => {
                 assert_eq!(times, 0, "{jti} recorded not_forwarded but was sent")
             }
-            // Sent: the downstream got it and never answered in full.
-            "unknown" => assert_eq!(times, 1, "{jti} (unknown) reached the downstream {times}×"),
+            // Sent (or at least attempted): never twice. A stalled machine can time out a
+            // request before the downstream has read all of it.
+            "unknown" => assert!(
+                times <= 1,
+                "{jti} (unknown) reached the downstream {times}×"
+            ),
             other => panic!("outcome {other}"),
         }
         if times > 0 {
