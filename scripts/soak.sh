@@ -123,7 +123,7 @@ if [ "$counted" = "$exported" ]; then
 else
   echo "  [FAIL] the export holds $exported receipts, the rail served $counted" >>"$out"; status=1
 fi
-echo "  rail peak RSS (VmHWM): $((hwm / 1024)) MB" >>"$out"
+echo "  rail peak RSS (VmHWM) before stopping it: $((hwm / 1024)) MB" >>"$out"
 errors=$(grep -cE ' ERROR |panicked' "$work/rail.log" || true)
 echo "  rail log: $errors ERROR line(s)" >>"$out"
 if [ "$errors" -ne 0 ]; then grep -E ' ERROR |panicked' "$work/rail.log" | head -5 >>"$out"; status=1; fi

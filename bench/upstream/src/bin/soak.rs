@@ -356,9 +356,14 @@ impl Ctx {
 
 /// The rail's resident set size in KiB.
 fn rss_kb(pid: u32) -> Option<u64> {
+    proc_status_kb(pid, "VmRSS:")
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`).
+fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -563,8 +568,11 @@ async fn run(o: Opts) -> Result<i32, String> {
         }
     }
 
-    // Reconcile.
+    // Reconcile. The peak RSS is read before and after reading the chain, so that a peak
+    // of the load and one of serving the audit trail are told apart.
+    let hwm_load = proc_status_kb(o.rail_pid, "VmHWM:").unwrap_or(0);
     let chain = read_chain(&ctx).await?;
+    let hwm_chain = proc_status_kb(o.rail_pid, "VmHWM:").unwrap_or(0);
     let seen = ctx
         .seen
         .lock()
@@ -741,6 +749,8 @@ async fn run(o: Opts) -> Result<i32, String> {
             "last_quarter_median": l,
             "end": mb.last().copied().unwrap_or(f64::NAN),
             "max": max,
+            "peak_hwm_after_load": hwm_load as f64 / 1024.0,
+            "peak_hwm_after_reading_chain": hwm_chain as f64 / 1024.0,
             "min": mb.iter().copied().fold(f64::INFINITY, f64::min),
             "samples": samples.len(),
             "series": samples.iter().map(|(t, kb)| json!([t.round(), kb / 1024])).collect::<Vec<_>>(),
@@ -788,6 +798,11 @@ async fn run(o: Opts) -> Result<i32, String> {
         rss0 as f64 / 1024.0,
         mb.last().copied().unwrap_or(f64::NAN),
         samples.len()
+    );
+    println!(
+        "  rail peak RSS (VmHWM): {:.1} MB at the end of the load, {:.1} MB after serving the chain",
+        hwm_load as f64 / 1024.0,
+        hwm_chain as f64 / 1024.0
     );
     for (name, pass) in &checks {
         println!("  [{}] {name}", if *pass { "ok" } else { "FAIL" });
