@@ -34,6 +34,10 @@ test -s "$INTENTRAIL_TEST_GITHUB_OPENAPI"
 step "cargo test (workspace: unit, vectors, properties, e2e over HTTP, credential stores, canary; a private PostgreSQL for the shared ledger suite, two-instance and crash tests)"
 bash scripts/with-postgres.sh cargo test --workspace
 
+step "soak harness, short: 15 s at 20 actions/s on SQLite and on PostgreSQL (debug build; the 10-minute release soak is scripts/soak.sh, docs/operations.md)"
+DURATION=15 RATE=20 PROFILE=debug bash scripts/soak.sh
+DURATION=15 RATE=20 PROFILE=debug BACKEND=postgres bash scripts/soak.sh
+
 step "Python SDK: pip install ./bindings-python into a fresh venv, pytest against the real binary"
 INTENTRAIL_BIN="$PWD/target/debug/intentrail" bindings-python/run-tests.sh
 

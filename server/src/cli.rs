@@ -651,7 +651,14 @@ async fn receipts_export(a: &TenantArgs, out: Option<&Path>) -> Result<(), Strin
 
 fn receipts_verify(file: &Path, jwks: Option<&Path>) -> Result<i32, String> {
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let doc = intentrail_core::json::parse_strict(&bytes).map_err(|e| e.to_string())?;
+    // Strict (a duplicate key could hide an edit), but not the API's 1 MiB input limit: an
+    // export holds the whole chain (~0.9 KB per receipt), and it is the operator's own file.
+    let limits = intentrail_core::json::Limits {
+        max_bytes: bytes.len(),
+        ..intentrail_core::json::Limits::default()
+    };
+    let doc =
+        intentrail_core::json::parse_strict_with(&bytes, limits).map_err(|e| e.to_string())?;
     let receipts = doc["receipts"]
         .as_array()
         .ok_or("the export has no `receipts` array")?;

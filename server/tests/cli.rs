@@ -150,6 +150,15 @@ async fn test_receipts_verify_offline_and_an_edited_row_fails_at_its_seq() {
     let (code, out, _) = run(&["receipts", "verify", export.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("OK: 6 receipts"), "{out}");
+    // An export larger than the API's 1 MiB input limit (a chain of more than ~1,000
+    // receipts) verifies too: padded here with trailing whitespace, which JSON allows.
+    let mut big = std::fs::read(&export).unwrap();
+    big.resize(big.len() + 2 * 1024 * 1024, b' ');
+    let big_export = rail.dir.path().join("export-big.json");
+    std::fs::write(&big_export, big).unwrap();
+    let (code, out, err) = run(&["receipts", "verify", big_export.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.starts_with("OK: 6 receipts"), "{out}");
 
     // Edit receipt seq 4 in the SQLite file: 300 → 30000 in its downstream status? No: its agent.
     let db = rusqlite::Connection::open(rail.dir.path().join("ledger.db")).unwrap();

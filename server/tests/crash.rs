@@ -394,3 +394,326 @@ async fn postgres_restart_mid_load() {
     assert_eq!(log.count(), 40);
     pg::verified_chain(&client, &rail.url, &admin).await;
 }
+
+/// What one request of [`restart_load`] got: when it started and ended (relative to the
+/// test's clock), what it was, and the answer.
+#[derive(Debug, Clone)]
+struct Timed {
+    started: Duration,
+    ended: Duration,
+    what: &'static str,
+    status: u16,
+    code: String,
+    problem_json: bool,
+    /// The receipt a 200 acknowledged.
+    receipt: Option<String>,
+}
+
+/// Workers of the restart test: half one-shot, half two-phase (intent → execute). A
+/// two-phase execute answered 503 keeps its permit and tries it again (every 100 ms) until
+/// the ledger answers: the permit was either never consumed (it runs once, 200) or its
+/// consume committed and the answer was lost (409 `permit_already_used`).
+async fn restart_load(
+    url: String,
+    key: String,
+    t0: Instant,
+    stop: Arc<AtomicBool>,
+    out: Arc<Mutex<Vec<Timed>>>,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let (c, url, key, stop, out) = (
+                client.clone(),
+                url.clone(),
+                key.clone(),
+                stop.clone(),
+                out.clone(),
+            );
+            tokio::spawn(async move {
+                let post = |path: &'static str, what: &'static str, body: Value| {
+                    let (c, url, key) = (c.clone(), url.clone(), key.clone());
+                    async move {
+                        let started = t0.elapsed();
+                        let r = c
+                            .post(format!("{url}{path}"))
+                            .bearer_auth(&key)
+                            .header("IntentRail-Agent", "bot-1")
+                            .json(&body)
+                            .send()
+                            .await
+                            .unwrap_or_else(|e| panic!("the rail did not answer: {e}"));
+                        let status = r.status().as_u16();
+                        let problem_json = r
+                            .headers()
+                            .get("content-type")
+                            .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+                        let b: Value = r.json().await.unwrap_or(Value::Null);
+                        let t = Timed {
+                            started,
+                            ended: t0.elapsed(),
+                            what,
+                            status,
+                            code: b["code"].as_str().unwrap_or_default().to_string(),
+                            problem_json,
+                            receipt: b["receipt"]["id"].as_str().map(str::to_string),
+                        };
+                        (t, b)
+                    }
+                };
+                let mut i = 0i64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let params = TestRail::refund(1 + (w as i64 * 1000 + i) % 9000);
+                    if w % 2 == 0 {
+                        let (t, _) = post(
+                            "/v1/actions/money.refund",
+                            "one-shot",
+                            json!({"params": params}),
+                        )
+                        .await;
+                        let failed = t.status != 200;
+                        out.lock().unwrap().push(t);
+                        if failed {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        continue;
+                    }
+                    let (t, b) = post(
+                        "/v1/intents",
+                        "intent",
+                        json!({"action": "money.refund", "params": params}),
+                    )
+                    .await;
+                    let issued = t.status == 201;
+                    out.lock().unwrap().push(t);
+                    if !issued {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    let exec = json!({"permit": b["permit"], "params": params});
+                    for attempt in 0.. {
+                        let what = if attempt == 0 {
+                            "execute"
+                        } else {
+                            "execute again"
+                        };
+                        let (t, _) = post("/v1/execute", what, exec.clone()).await;
+                        let retry = t.status == 503;
+                        out.lock().unwrap().push(t);
+                        if !retry {
+                            break;
+                        }
+                        assert!(attempt < 600, "a permit's execute kept answering 503");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+}
+
+/// PostgreSQL stopped and started again while eight clients keep sending one-shot and
+/// two-phase actions (requests are in flight at the moment it stops): every answer is a
+/// success or a clear error (`503 ledger_unavailable`, problem+json; `409
+/// permit_already_used` only for a permit whose consume committed while its answer was
+/// lost); every request that started after the stop and ended before the start got 503;
+/// the rail serves again by itself; nothing reached the downstream that the ledger had not
+/// recorded first, and nothing twice. Then the rail is restarted (as an operator would) and
+/// the permits a lost ledger left open are finished: the downstream's keys are exactly the
+/// `success` receipts plus the `unknown` recoveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restart_under_concurrent_load() {
+    let Some(base) = pg::base_url() else { return };
+    let Ok(pgctl) = std::env::var("INTENTRAIL_TEST_PG_CTL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but INTENTRAIL_TEST_PG_CTL is not set"
+        );
+        eprintln!("skipped: INTENTRAIL_TEST_PG_CTL is not set");
+        return;
+    };
+    let _serial = PG_SERIAL.lock().await;
+    let url = pg::fresh_db(&base).await;
+    let (addr, log) = common::downstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options {
+        timeout_ms: 10_000,
+        ..Options::default()
+    };
+    let (config, _secret, key, _, admin, _) =
+        common::write_config(dir.path(), &format!("http://{addr}"), &o, "127.0.0.1:0");
+    pg::set_ledger(&config, &url);
+    let mut rail = RailProcess::start(&config);
+    let t0 = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let out: Arc<Mutex<Vec<Timed>>> = Arc::default();
+    let loader = tokio::spawn(restart_load(
+        rail.url.clone(),
+        key.clone(),
+        t0,
+        stop.clone(),
+        out.clone(),
+    ));
+    let ok_count = |out: &Arc<Mutex<Vec<Timed>>>, after: Duration| {
+        out.lock()
+            .unwrap()
+            .iter()
+            .filter(|t| t.status == 200 && t.started >= after)
+            .count()
+    };
+    // Load runs (bounded wait), then PostgreSQL stops under it.
+    while ok_count(&out, Duration::ZERO) < 40 && t0.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ctl = |arg: &str| {
+        let s = std::process::Command::new(&pgctl)
+            .arg(arg)
+            .status()
+            .unwrap();
+        assert!(s.success(), "pgctl {arg}");
+    };
+    ctl("stop");
+    let stopped = t0.elapsed();
+    // Down: let the clients collect refusals (bounded wait).
+    let refusals = |out: &Arc<Mutex<Vec<Timed>>>| {
+        out.lock()
+            .unwrap()
+            .iter()
+            .filter(|t| t.started >= stopped && t.status == 503)
+            .count()
+    };
+    let down_since = Instant::now();
+    while refusals(&out) < 40 && down_since.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let starting = t0.elapsed();
+    ctl("start");
+    let started = t0.elapsed();
+    // Back: the clients get 200s again by themselves (bounded wait).
+    let back = Instant::now();
+    while ok_count(&out, started) < 40 && back.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    loader.await.unwrap();
+    let answers = out.lock().unwrap().clone();
+    let mut tally: HashMap<String, usize> = HashMap::new();
+    for t in &answers {
+        *tally
+            .entry(format!("{} {} {}", t.what, t.status, t.code))
+            .or_default() += 1;
+    }
+    eprintln!(
+        "answers around a PostgreSQL stop ({:?} after the load began) and start ({:?} later): {tally:#?}",
+        stopped,
+        started - stopped
+    );
+    // 1. Only successes and clear errors.
+    for t in &answers {
+        let fine = match (t.what, t.status) {
+            ("one-shot" | "execute" | "execute again", 200) | ("intent", 201) => true,
+            (_, 503) => t.code == "ledger_unavailable" && t.problem_json,
+            ("execute again", 409) => t.code == "permit_already_used" && t.problem_json,
+            _ => false,
+        };
+        assert!(fine, "unexpected answer: {t:?}");
+    }
+    // 2. While the database was down, every request got 503.
+    let during: Vec<&Timed> = answers
+        .iter()
+        .filter(|t| t.started >= stopped && t.ended <= starting)
+        .collect();
+    assert!(
+        during.len() >= 10,
+        "too few requests while down: {}",
+        during.len()
+    );
+    for t in &during {
+        assert_eq!(
+            (t.status, t.code.as_str()),
+            (503, "ledger_unavailable"),
+            "{t:?}"
+        );
+    }
+    // 3. It recovered by itself: one-shot and two-phase both succeed after the start.
+    for what in ["one-shot", "execute"] {
+        assert!(
+            answers
+                .iter()
+                .any(|t| t.what == what && t.status == 200 && t.started >= started),
+            "no {what} succeeded after PostgreSQL came back: {tally:?}"
+        );
+    }
+    // 4. Nothing forwarded unrecorded, nothing twice.
+    let backend = Backend::Postgres(url);
+    let rows = permits(&backend, dir.path()).await;
+    let state: HashMap<&str, &str> = rows
+        .iter()
+        .map(|(j, s, _)| (j.as_str(), s.as_str()))
+        .collect();
+    let mut forwards: HashMap<String, usize> = HashMap::new();
+    for s in log.all() {
+        let k = s.idempotency_key.expect("every forward carries its key");
+        *forwards.entry(k).or_default() += 1;
+    }
+    for (k, n) in &forwards {
+        assert_eq!(*n, 1, "{k} forwarded {n} times");
+        let st = state.get(k.as_str()).copied();
+        assert!(
+            matches!(st, Some("done" | "forwarding")),
+            "{k} was forwarded but the ledger has it {st:?}"
+        );
+    }
+    let open: Vec<&PermitRow> = rows
+        .iter()
+        .filter(|(_, s, _)| s == "consumed" || s == "forwarding")
+        .collect();
+    eprintln!(
+        "{} forwards; {} permit(s) left open by the outage on the live rail: {open:?}",
+        forwards.len(),
+        open.len()
+    );
+    // 5. An operator restart finishes what the outage left open; then everything reconciles.
+    rail.kill9();
+    pg::wait_no_instances(match &backend {
+        Backend::Postgres(u) => u,
+        Backend::Sqlite => unreachable!(),
+    })
+    .await;
+    let rail = RailProcess::start(&config);
+    let client = reqwest::Client::new();
+    let chain = pg::verified_chain(&client, &rail.url, &admin).await;
+    let ids: HashSet<&str> = chain.iter().filter_map(|r| r["id"].as_str()).collect();
+    for t in answers.iter().filter(|t| t.status == 200) {
+        let rid = t.receipt.as_deref().expect("a 200 names its receipt");
+        assert!(ids.contains(rid), "acknowledged receipt {rid} is missing");
+    }
+    let rows = permits(&backend, dir.path()).await;
+    assert!(
+        rows.iter().all(|(_, s, _)| s == "done" || s == "issued"),
+        "permits left open after the restart: {rows:?}"
+    );
+    let success: HashSet<&str> = chain
+        .iter()
+        .filter(|r| r["kind"] == "execution" && r["outcome"] == "success")
+        .filter_map(|r| r["permit_id"].as_str())
+        .collect();
+    let unknown: HashSet<&str> = chain
+        .iter()
+        .filter(|r| r["kind"] == "recovery" && r["outcome"] == "unknown")
+        .filter_map(|r| r["permit_id"].as_str())
+        .collect();
+    let sent: HashSet<&str> = forwards.keys().map(String::as_str).collect();
+    let accounted: HashSet<&str> = success.union(&unknown).copied().collect();
+    assert_eq!(
+        sent, accounted,
+        "downstream keys ≠ success receipts + unknown recoveries"
+    );
+}
