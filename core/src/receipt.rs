@@ -105,27 +105,12 @@ impl Receipt {
     /// Set `kid`, then `hash` and `sig` with `key`. Fails (`invalid_json`) only when a number
     /// is outside ±(2^53−1), which RFC 8785 cannot represent exactly.
     pub fn seal(&mut self, key: &SigningKey) -> Result<()> {
-        self.seal_unsigned(key)?;
-        self.sig = Self::signature(&self.hash, key);
-        Ok(())
-    }
-
-    /// The first half of [`Receipt::seal`]: set `kid` and `hash`, leave `sig` empty. For a
-    /// writer that fixes a batch's chain order first and signs the hashes afterwards (in
-    /// parallel) with [`Receipt::signature`]; the result is identical to `seal`.
-    pub fn seal_unsigned(&mut self, key: &SigningKey) -> Result<()> {
         self.kid = key.kid().to_string();
-        self.sig.clear();
         let v = serde_json::to_value(&*self)
             .map_err(|e| Error::new(ErrorKind::Internal, format!("receipt: {e}")))?;
         self.hash = receipt_hash(&v)?;
+        self.sig = URL_SAFE_NO_PAD.encode(key.sign(self.hash.as_bytes()));
         Ok(())
-    }
-
-    /// The `sig` member for a receipt whose `hash` is `hash`: base64url Ed25519 over its
-    /// ASCII bytes.
-    pub fn signature(hash: &str, key: &SigningKey) -> String {
-        URL_SAFE_NO_PAD.encode(key.sign(hash.as_bytes()))
     }
 
     /// This receipt as JSON (what an export holds and [`verify_chain`] checks).

@@ -25,7 +25,6 @@
 //! (`ORDER BY seq DESC LIMIT 1` on the `(tenant, seq)` key), seal `seq = last + 1`,
 //! `prev = last hash`, insert. `PRIMARY KEY (tenant, seq)` and `UNIQUE (id)` are the backstop.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -191,21 +190,10 @@ impl SqliteLedger {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, LedgerError> + Send + 'static,
     {
-        self.write_with(f, |_, _| {}).await
-    }
-
-    /// [`SqliteLedger::write`] for a job that appends receipts: `fill` puts the signatures
-    /// the batch computed before its COMMIT into the receipts the job returns.
-    async fn write_with<R, F>(&self, f: F, fill: fn(&mut R, &Sigs)) -> Result<R, LedgerError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R, LedgerError> + Send + 'static,
-    {
         let (tx, rx) = oneshot::channel();
         let job = Box::new(TypedJob {
             f: Some(f),
             result: None,
-            fill,
             tx,
         });
         let jobs = self.jobs.as_ref().ok_or_else(writer_gone)?;
@@ -418,8 +406,6 @@ trait Job: Send {
     /// Run inside the batch transaction; keep the result. `true` if it succeeded (its
     /// savepoint is released), `false` if it must be rolled back.
     fn run(&mut self, conn: &Connection) -> bool;
-    /// Put the batch's receipt signatures into what the job returns (after they exist).
-    fn fill(&mut self, sigs: &Sigs);
     /// Send the answer once the batch's fate is known (`commit` is the batch's result).
     fn answer(self: Box<Self>, commit: Result<(), LedgerError>);
 }
@@ -427,7 +413,6 @@ trait Job: Send {
 struct TypedJob<R, F> {
     f: Option<F>,
     result: Option<Result<R, LedgerError>>,
-    fill: fn(&mut R, &Sigs),
     tx: oneshot::Sender<Result<R, LedgerError>>,
 }
 
@@ -450,12 +435,6 @@ where
         ok
     }
 
-    fn fill(&mut self, sigs: &Sigs) {
-        if let Some(Ok(v)) = &mut self.result {
-            (self.fill)(v, sigs);
-        }
-    }
-
     fn answer(self: Box<Self>, commit: Result<(), LedgerError>) {
         let out = match (self.result, commit) {
             // The job's own failure is the most precise answer (it was rolled back anyway).
@@ -470,7 +449,6 @@ where
 }
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
-    let signers = SignPool::start();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -479,15 +457,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        let commit = match run_batch(&conn, &mut batch, &signers) {
-            Ok(sigs) => {
-                for job in batch.iter_mut() {
-                    job.fill(&sigs);
-                }
-                Ok(())
-            }
-            Err(e) => Err(e),
-        };
+        let commit = run_batch(&conn, &mut batch);
         for job in batch {
             job.answer(commit.clone());
         }
@@ -495,20 +465,12 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
     // The channel closed: every sender is gone; dropping `conn` closes the file.
 }
 
-/// Run a batch in one transaction, each job in its own savepoint, then sign the receipts the
-/// batch appended (in parallel) and store their signatures, then COMMIT. `Ok` (with the
-/// signatures, by tenant and seq) iff it committed.
-fn run_batch(
-    conn: &Connection,
-    batch: &mut [Box<dyn Job>],
-    signers: &SignPool,
-) -> Result<Sigs, LedgerError> {
-    UNSIGNED.with(|u| u.borrow_mut().clear());
+/// Run a batch in one transaction, each job in its own savepoint; `Ok` iff it committed.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), LedgerError> {
     let outcome = (|| {
         exec(conn, "BEGIN IMMEDIATE", []).map_err(|e| db_err("begin a write transaction", e))?;
         for job in batch.iter_mut() {
             exec(conn, "SAVEPOINT job", []).map_err(|e| db_err("open a savepoint", e))?;
-            let mark = UNSIGNED.with(|u| u.borrow().len());
             let ok = job.run(conn);
             if conn.is_autocommit() {
                 // SQLite rolled the whole transaction back (e.g. disk full, I/O error).
@@ -519,167 +481,17 @@ fn run_batch(
             if !ok {
                 exec(conn, "ROLLBACK TO job", [])
                     .map_err(|e| db_err("roll back a savepoint", e))?;
-                // Its receipts are gone with the savepoint: nothing of them to sign.
-                UNSIGNED.with(|u| u.borrow_mut().truncate(mark));
             }
             exec(conn, "RELEASE job", []).map_err(|e| db_err("close a savepoint", e))?;
         }
-        let sigs = sign_appended(conn, signers)?;
-        exec(conn, "COMMIT", []).map_err(|e| db_err("commit", e))?;
-        Ok(sigs)
+        exec(conn, "COMMIT", [])
+            .map(drop)
+            .map_err(|e| db_err("commit", e))
     })();
-    UNSIGNED.with(|u| u.borrow_mut().clear());
     if outcome.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
     outcome
-}
-
-// ---------------------------------------------------------------------------------------------
-// Receipt signatures: the chain order is fixed job by job (seq, prev, hash), the Ed25519
-// signatures of the whole batch are computed together just before COMMIT, spread over the
-// writer and its signer threads. Signing is the most expensive step of an append, and doing it
-// outside the serial part of the writer lets the next jobs' SQL run sooner. Nothing commits
-// without its signature: the rows and their signatures are in the same transaction.
-
-/// Signatures computed for a batch, by (tenant, seq).
-type Sigs = HashMap<(String, u64), String>;
-
-/// A receipt appended by the running batch, stored without its signature so far.
-struct Unsigned {
-    receipt: Receipt,
-    key: Arc<SigningKey>,
-}
-
-thread_local! {
-    /// The receipts the writer's running batch appended, in chain order.
-    static UNSIGNED: RefCell<Vec<Unsigned>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Fewest signatures worth handing part of to another thread.
-const PARALLEL_SIGNING_MIN: usize = 4;
-
-/// A chunk of hashes to sign and where to send the signatures.
-type SignWork = (Vec<(Arc<SigningKey>, String)>, mpsc::Sender<Vec<String>>);
-
-/// Threads that sign for the writer (one fewer than the CPUs, at most 3; none on one CPU).
-struct SignPool {
-    workers: Vec<mpsc::Sender<SignWork>>,
-}
-
-impl SignPool {
-    fn start() -> SignPool {
-        let n = std::thread::available_parallelism()
-            .map(|n| n.get().saturating_sub(1))
-            .unwrap_or(0)
-            .min(3);
-        let mut workers = Vec::new();
-        for i in 0..n {
-            let (tx, rx) = mpsc::channel::<SignWork>();
-            let spawned = std::thread::Builder::new()
-                .name(format!("intentrail-ledger-sign-{i}"))
-                .spawn(move || {
-                    while let Ok((items, reply)) = rx.recv() {
-                        let _ = reply.send(sign_each(&items));
-                    }
-                });
-            if spawned.is_ok() {
-                workers.push(tx);
-            }
-        }
-        SignPool { workers }
-    }
-
-    /// The signatures of `items`, in order; part of them signed on the pool's threads.
-    fn sign(&self, items: Vec<(Arc<SigningKey>, String)>) -> Vec<String> {
-        if items.len() < PARALLEL_SIGNING_MIN || self.workers.is_empty() {
-            return sign_each(&items);
-        }
-        let parts = self.workers.len() + 1;
-        let per = items.len().div_ceil(parts);
-        let mut chunks: Vec<Vec<(Arc<SigningKey>, String)>> =
-            items.chunks(per).map(<[_]>::to_vec).collect();
-        let own = chunks.remove(0);
-        let mut waiting = Vec::new();
-        for (chunk, worker) in chunks.into_iter().zip(&self.workers) {
-            let (tx, rx) = mpsc::channel();
-            match worker.send((chunk, tx)) {
-                Ok(()) => waiting.push((None, rx)),
-                // The worker is gone: sign its part here.
-                Err(mpsc::SendError((chunk, _))) => waiting.push((Some(sign_each(&chunk)), rx)),
-            }
-        }
-        let mut out = sign_each(&own);
-        for ((done, rx), chunk_start) in waiting.into_iter().zip((1..parts).map(|k| k * per)) {
-            let part = match done {
-                Some(p) => p,
-                None => rx.recv().unwrap_or_else(|_| {
-                    // The worker died mid-chunk: sign that chunk here.
-                    let end = (chunk_start + per).min(items.len());
-                    sign_each(&items[chunk_start..end])
-                }),
-            };
-            out.extend(part);
-        }
-        out
-    }
-}
-
-fn sign_each(items: &[(Arc<SigningKey>, String)]) -> Vec<String> {
-    items
-        .iter()
-        .map(|(key, hash)| Receipt::signature(hash, key))
-        .collect()
-}
-
-/// Sign every receipt the batch appended and store each one's final body.
-fn sign_appended(conn: &Connection, signers: &SignPool) -> Result<Sigs, LedgerError> {
-    let pending = UNSIGNED.with(|u| std::mem::take(&mut *u.borrow_mut()));
-    let mut sigs = Sigs::with_capacity(pending.len());
-    if pending.is_empty() {
-        return Ok(sigs);
-    }
-    let items = pending
-        .iter()
-        .map(|u| (Arc::clone(&u.key), u.receipt.hash.clone()))
-        .collect();
-    let signatures = signers.sign(items);
-    for (mut u, sig) in pending.into_iter().zip(signatures) {
-        u.receipt.sig = sig;
-        let body = serde_json::to_string(&u.receipt)
-            .map_err(|e| LedgerError::Internal(format!("cannot serialize a receipt: {e}")))?;
-        let changed = exec(
-            conn,
-            "UPDATE receipts SET body = ?3 WHERE tenant = ?1 AND seq = ?2",
-            params![
-                u.receipt.tenant,
-                to_i64(u.receipt.seq, "receipt seq")?,
-                body
-            ],
-        )
-        .map_err(|e| db_err("store a receipt's signature", e))?;
-        if changed != 1 {
-            return Err(LedgerError::Internal(format!(
-                "receipt {} of {:?} vanished before its signature was stored",
-                u.receipt.seq, u.receipt.tenant
-            )));
-        }
-        sigs.insert((u.receipt.tenant, u.receipt.seq), u.receipt.sig);
-    }
-    Ok(sigs)
-}
-
-/// Put a batch's signature into a receipt a job returns.
-fn fill_receipt(r: &mut Receipt, sigs: &Sigs) {
-    if let Some(sig) = sigs.get(&(r.tenant.clone(), r.seq)) {
-        r.sig.clone_from(sig);
-    }
-}
-
-fn fill_issue(o: &mut IssueOutcome, sigs: &Sigs) {
-    if let IssueOutcome::Issued(r) = o {
-        fill_receipt(r, sigs);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -889,13 +701,10 @@ fn limit_try_add_tx(c: &Connection, adds: &[LimitAdd]) -> Result<LimitOutcome, L
     Ok(LimitOutcome::Allowed)
 }
 
-/// Append `draft` to its tenant's chain: seq, prev and hash are fixed now, the signature just
-/// before the batch commits (the row is updated then; see `sign_appended`). Callers return the
-/// receipt through [`SqliteLedger::write_with`] so it gets its signature too.
 fn append_receipt_tx(
     c: &Connection,
     mut draft: Receipt,
-    key: &Arc<SigningKey>,
+    key: &SigningKey,
 ) -> Result<Receipt, LedgerError> {
     let head: Option<(i64, String)> = row(
         c,
@@ -913,10 +722,10 @@ fn append_receipt_tx(
     draft.seq = seq;
     draft.prev = prev;
     draft
-        .seal_unsigned(key)
+        .seal(key)
         .map_err(|e| LedgerError::Internal(format!("cannot seal a receipt: {e}")))?;
-    // The body is written with the signature (`sign_appended`), in this same transaction.
-    let body = "";
+    let body = serde_json::to_string(&draft)
+        .map_err(|e| LedgerError::Internal(format!("cannot serialize a receipt: {e}")))?;
     exec(
         c,
         "INSERT INTO receipts (tenant, seq, id, hash, body, created_at_ms)
@@ -937,12 +746,6 @@ fn append_receipt_tx(
             db_err("store a receipt", e)
         }
     })?;
-    UNSIGNED.with(|u| {
-        u.borrow_mut().push(Unsigned {
-            receipt: draft.clone(),
-            key: Arc::clone(key),
-        });
-    });
     Ok(draft)
 }
 
@@ -1152,8 +955,7 @@ impl Ledger for SqliteLedger {
         draft: Receipt,
         key: Arc<SigningKey>,
     ) -> Result<Receipt, LedgerError> {
-        self.write_with(move |c| append_receipt_tx(c, draft, &key), fill_receipt)
-            .await
+        self.write(move |c| append_receipt_tx(c, draft, &key)).await
     }
 
     async fn receipt(
@@ -1402,7 +1204,7 @@ impl Ledger for SqliteLedger {
         key: Arc<SigningKey>,
     ) -> Result<IssueOutcome, LedgerError> {
         let (adds, permit) = (adds.to_vec(), permit.clone());
-        let job = move |c: &Connection| {
+        self.write(move |c| {
             if let LimitOutcome::Exceeded { limit_id } = limit_try_add_tx(c, &adds)? {
                 return Ok(IssueOutcome::LimitExceeded { limit_id });
             }
@@ -1410,8 +1212,8 @@ impl Ledger for SqliteLedger {
             Ok(IssueOutcome::Issued(Box::new(append_receipt_tx(
                 c, draft, &key,
             )?)))
-        };
-        self.write_with(job, fill_issue).await
+        })
+        .await
     }
 
     async fn issue_and_consume(
@@ -1422,7 +1224,7 @@ impl Ledger for SqliteLedger {
         key: Arc<SigningKey>,
     ) -> Result<IssueOutcome, LedgerError> {
         let (adds, permit) = (adds.to_vec(), permit.clone());
-        let job = move |c: &Connection| {
+        self.write(move |c| {
             if let LimitOutcome::Exceeded { limit_id } = limit_try_add_tx(c, &adds)? {
                 return Ok(IssueOutcome::LimitExceeded { limit_id });
             }
@@ -1435,8 +1237,8 @@ impl Ledger for SqliteLedger {
                     permit.jti
                 ))),
             }
-        };
-        self.write_with(job, fill_issue).await
+        })
+        .await
     }
 
     async fn consume_for_forward(
@@ -1458,11 +1260,11 @@ impl Ledger for SqliteLedger {
         key: Arc<SigningKey>,
     ) -> Result<Receipt, LedgerError> {
         let (tenant, jti) = (tenant.to_owned(), jti.to_owned());
-        let job = move |c: &Connection| {
+        self.write(move |c| {
             finish_tx(c, &tenant, &jti, outcome)?;
             append_receipt_tx(c, draft, &key)
-        };
-        self.write_with(job, fill_receipt).await
+        })
+        .await
     }
 }
 
@@ -1676,71 +1478,6 @@ mod tests {
             crate::ledger::open(&missing).await.err(),
             Some(LedgerError::Unavailable(_))
         ));
-    }
-
-    /// A batch's receipts are signed together before COMMIT (on the writer and its signer
-    /// threads): appends that fail after writing their receipt leave no trace and no wrong
-    /// signature; every stored receipt verifies and equals what its caller got back.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_batch_signs_its_receipts_before_commit_and_skips_rolled_back_ones() {
-        let (_d, p) = fresh();
-        let l = Arc::new(SqliteLedger::open(&p).await.expect("open"));
-        let key = suite::test_key();
-        let t = suite::tenant();
-        let blocker = {
-            let l = Arc::clone(&l);
-            tokio::spawn(async move {
-                l.write(|_| {
-                    std::thread::sleep(Duration::from_millis(200));
-                    Ok(())
-                })
-                .await
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let mut tasks = Vec::new();
-        for i in 0..40 {
-            let (l, key, d) = (
-                Arc::clone(&l),
-                Arc::clone(&key),
-                suite::draft(&t, &format!("{t}-{i}")),
-            );
-            tasks.push(tokio::spawn(async move {
-                if i % 4 == 3 {
-                    // Appends, then fails: its savepoint (and receipt) is rolled back.
-                    l.write_with(
-                        move |c| {
-                            append_receipt_tx(c, d, &key)?;
-                            Err::<Receipt, _>(LedgerError::Internal("refused after".into()))
-                        },
-                        fill_receipt,
-                    )
-                    .await
-                } else {
-                    l.append_receipt(d, key).await
-                }
-            }));
-        }
-        blocker.await.expect("join").expect("blocker");
-        let mut returned = Vec::new();
-        for (i, task) in tasks.into_iter().enumerate() {
-            let r = task.await.expect("join");
-            assert_eq!(r.is_ok(), i % 4 != 3, "job {i}: {r:?}");
-            returned.extend(r.ok());
-        }
-        assert_eq!(returned.len(), 30);
-        let stored = l.receipts_after(&t, 0, 100).await.expect("list");
-        assert_eq!(stored.len(), 30, "no trace of the rolled-back appends");
-        for r in &returned {
-            assert!(!r.sig.is_empty(), "returned with its signature");
-            let v = serde_json::to_value(r).expect("to_value");
-            assert_eq!(stored[(r.seq - 1) as usize], v);
-        }
-        let jwks =
-            intentrail_core::keys::Jwks::from_verifying_keys([&key.verifying_key()]).expect("jwks");
-        let report =
-            intentrail_core::receipt::verify_chain(&stored, &jwks, None).expect("chain verifies");
-        assert_eq!(report.count, 30);
     }
 
     /// Jobs queued while the writer is busy are committed as one batch; a job that fails or
