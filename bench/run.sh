@@ -11,6 +11,9 @@
 #   direct   : wrk → upstream                              POST the params (~0.75 KB)
 #   nginx    : wrk → nginx → upstream                      same body
 #   one-shot : wrk → rail POST /v1/actions/money.refund    {"params": …} (full pipeline)
+#   proxy    : wrk → rail POST /v1/proxy/bench/v1/refunds   the params as the vendor's own body
+#              (transparent mode: a profile imported from a small OpenAPI document of the
+#              upstream; the same pipeline, one-shot, with the same cap and limit as one-shot)
 #   two-phase: bench-twophase → rail POST /v1/intents, then POST /v1/execute with the permit,
 #              on one keep-alive connection per client; one "request" = one governed action
 #              (two HTTP round trips). wrk cannot chain a response into the next request of the
@@ -30,7 +33,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 LAT_ROUNDS=${LAT_ROUNDS:-2}
 LAT_DURATION=${LAT_DURATION:-8}
-MODES=${MODES:-direct nginx oneshot twophase}
+MODES=${MODES:-direct nginx oneshot twophase proxy}
 QUIET_WAIT=${QUIET_WAIT:-90}   # seconds to wait for the 1-minute load to drop below 1.5
 
 need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
@@ -116,7 +119,38 @@ sed -i \
   -e "s|https://api.payments.example|http://127.0.0.1:$up_port|" \
   -e "s|env:PAYMENTS_API_KEY|env:BENCH_UPSTREAM_KEY|" \
   -e "s|^allow_private = false|allow_private = true|" \
+  -e 's|^@id("allow_refunds")|@id("allow_proxy_refunds")\npermit(principal, action == Action::"bench.createRefund", resource);\n@id("proxy_refund_cap")\nforbid(principal, action == Action::"bench.createRefund", resource)\n  when { context.params.body.amount > 10000 };\n@id("allow_refunds")|' \
   "$work/rail/intentrail.toml"
+# Transparent mode: the upstream's refund endpoint as an OpenAPI profile bound to the same
+# connector, with the same cap (policy above) and a limit like one-shot's.
+cat >>"$work/rail/intentrail.toml" <<'TOML'
+
+[[tenants.limits]]
+id = "proxy_refunds_per_hour"
+actions = ["bench.createRefund"]
+window_secs = 3600
+max_count = 10000000
+sum_param = "/body/amount"
+max_sum = 1000000000000
+
+[[tenants.profiles]]
+name = "bench"
+connector = "payments"
+TOML
+cat >"$work/openapi.json" <<'JSON'
+{"openapi": "3.1.0", "info": {"title": "bench upstream", "version": "1"},
+ "paths": {"/v1/refunds": {"post": {"operationId": "createRefund",
+   "requestBody": {"required": true, "content": {"application/json": {"schema": {
+     "type": "object", "required": ["payment_id", "amount", "currency"],
+     "additionalProperties": false,
+     "properties": {"payment_id": {"type": "string", "minLength": 1, "maxLength": 128},
+                    "amount": {"type": "integer", "minimum": 1},
+                    "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+                    "reason": {"type": "string", "maxLength": 500}}}}}},
+   "responses": {"200": {"description": "refunded"}}}}}}
+JSON
+"$bin/intentrail" profiles import bench "$work/openapi.json" --config "$work/rail/intentrail.toml" \
+  >"$work/import.txt" 2>&1 || { cat "$work/import.txt" >&2; echo "bench: profile import failed" >&2; exit 1; }
 BENCH_UPSTREAM_KEY=sk_bench_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n') \
   ${RAIL_LOG:+RUST_LOG=$RAIL_LOG} "$rail_bin" serve --config "$work/rail/intentrail.toml" \
   >"$work/rail.log" 2>&1 &
@@ -153,6 +187,9 @@ c=$(curl -s -o "$work/oneshot.json" -w '%{http_code}' -X POST -H "Authorization:
   -H 'IntentRail-Agent: bench-agent' -H 'Content-Type: application/json' \
   -d "{\"params\":$params}" "http://127.0.0.1:$rail_port/v1/actions/money.refund")
 [ "$c" = 200 ] || { cat "$work/oneshot.json" "$work/rail.log" >&2; echo "bench: rail answered $c" >&2; exit 1; }
+c=$(curl -s -o "$work/proxy.txt" -w '%{http_code}' -X POST -H "Authorization: Bearer $agent_key" \
+  -H 'Content-Type: application/json' -d "$params" "http://127.0.0.1:$rail_port/v1/proxy/bench/v1/refunds")
+[ "$c" = 200 ] || { cat "$work/proxy.txt" "$work/rail.log" >&2; echo "bench: rail proxy answered $c" >&2; exit 1; }
 
 results=$work/results.txt; : >"$results"
 # run MODE ROUND CONNS THREADS DURATION
@@ -160,7 +197,7 @@ run() {
   local mode=$1 round=$2 conns=$3 threads=$4 dur=$5 out proxy_pids="" t0p t0u t1p t1u line
   case $mode in
     nginx) proxy_pids=$ng_workers ;;
-    oneshot|twophase|oneshot-client) proxy_pids=$rail_pid ;;
+    oneshot|twophase|oneshot-client|proxy) proxy_pids=$rail_pid ;;
   esac
   t0p=$(cputicks $proxy_pids); t0u=$(cputicks "$up_pid")
   case $mode in
@@ -171,6 +208,9 @@ run() {
     oneshot) out=$(LT_KEY=$agent_key LT_AGENT=bench-agent LT_BODY="{\"params\":$params}" \
               wrk -t"$threads" -c"$conns" -d"${dur}s" -s "$work/post.lua" \
               "http://127.0.0.1:$rail_port/v1/actions/money.refund") ;;
+    proxy) out=$(LT_KEY=$agent_key LT_AGENT= LT_BODY=$params \
+              wrk -t"$threads" -c"$conns" -d"${dur}s" -s "$work/post.lua" \
+              "http://127.0.0.1:$rail_port/v1/proxy/bench/v1/refunds") ;;
     twophase|oneshot-client)
       local m=twophase; [ "$mode" = oneshot-client ] && m=oneshot
       out=$("$bin/bench-twophase" --addr "127.0.0.1:$rail_port" --key "$agent_key" \
@@ -230,6 +270,7 @@ def med(m, c, f):
     return st.median(f(x) for x in rows[(m, c)])
 names = {"direct": "direct (wrk → upstream)", "nginx": "nginx proxy_pass",
          "oneshot": "rail one-shot", "twophase": "rail two-phase",
+         "proxy": "rail transparent proxy",
          "oneshot-client": "rail one-shot, two-phase client (calibration)"}
 rps = lambda x: x["n"] / (x["d"] / 1e6)
 cpu = lambda k: (lambda x: x[k] * 1e6 / hz / max(x["n"], 1))
@@ -239,7 +280,7 @@ print()
 print("| path | req/s | p50 µs | p99 µs | errors | CPU µs/req proxy | CPU µs/req upstream | × direct | × nginx |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 base = {m: med(m, conns, rps) if (m, conns) in rows else float("nan") for m in ("direct", "nginx")}
-for m in ("direct", "nginx", "oneshot", "twophase", "oneshot-client"):
+for m in ("direct", "nginx", "oneshot", "twophase", "proxy", "oneshot-client"):
     if (m, conns) not in rows: continue
     r = med(m, conns, rps)
     cp = "–" if m == "direct" else f"{med(m, conns, cpu('tp')):.0f}"
@@ -253,12 +294,12 @@ if ("direct", 1) in rows and ("oneshot", 1) in rows:
     print("| path | req/s | p50 µs | p99 µs | added p50 µs | added p99 µs |")
     print("|---|---:|---:|---:|---:|---:|")
     d50 = med("direct", 1, lambda x: x["p50"]); d99 = med("direct", 1, lambda x: x["p99"])
-    for m in ("direct", "nginx", "oneshot", "twophase"):
+    for m in ("direct", "nginx", "oneshot", "twophase", "proxy"):
         if (m, 1) not in rows: continue
         p50 = med(m, 1, lambda x: x["p50"]); p99 = med(m, 1, lambda x: x["p99"])
         print(f"| {names[m]} | {med(m, 1, rps):,.0f} | {p50:,.0f} | {p99:,.0f} | "
               f"{p50 - d50:+,.0f} | {p99 - d99:+,.0f} |")
-rss = max(x["rss"] for k, v in rows.items() if k[0] in ("oneshot", "twophase") for x in v)
+rss = max(x["rss"] for k, v in rows.items() if k[0] in ("oneshot", "twophase", "proxy") for x in v)
 print(f"\nrail RSS: {rss / 1024:.0f} MB max after a round, {int(hwm) / 1024:.0f} MB peak (VmHWM)")
 # stage means from the rail's /metrics
 s, c = {}, {}
