@@ -264,6 +264,11 @@ async fn crash_under_load(backend: Backend) {
         forwards.len(),
         chain.len()
     );
+    // A permit's end and its execution receipt commit in one transaction (`finish_with_receipt`).
+    assert_eq!(
+        unreceipted, 0,
+        "permits finished without their execution receipt"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
