@@ -18,8 +18,10 @@ use super::{redact, validate_connector, AuthStyle, ConnectorConfig, DownstreamRe
 use super::{ForwardError, Outbound};
 use crate::secret::Secret;
 
-/// Headers a request's own header list may never set (credentials, framing, the rail's own).
-const RESERVED_HEADERS: &[&str] = &[
+/// Headers a request's own header list may never set (credentials, framing, the rail's own):
+/// the forwarder refuses them, and profile operations can never declare them
+/// (`profile` uses this list), so an agent's can never pass.
+pub(crate) const RESERVED_HEADERS: &[&str] = &[
     "authorization",
     "proxy-authorization",
     "cookie",
@@ -32,6 +34,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "upgrade",
     "accept-encoding",
     "idempotency-key",
+    "intentrail-agent",
 ];
 /// Largest response body read from a downstream (4 MiB); beyond → [`ForwardError::Broken`].
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Outcome;
 
+pub(crate) use client::RESERVED_HEADERS as REQUEST_RESERVED_HEADERS;
 pub use client::{Forwarder, MAX_RESPONSE_BYTES};
 
 /// A downstream system the rail may call, as configured by the operator.

@@ -25,22 +25,8 @@ use crate::catalog::Violation;
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch"];
 
 /// Request headers an operation can never declare (the rail owns them, or they carry
-/// credentials).
-const RESERVED_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "host",
-    "content-type",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "te",
-    "upgrade",
-    "accept-encoding",
-    "idempotency-key",
-    "intentrail-agent",
-];
+/// credentials): the forwarder's list, one source for both.
+use crate::forward::REQUEST_RESERVED_HEADERS as RESERVED_HEADERS;
 
 /// Longest profile name.
 pub const MAX_NAME_LEN: usize = 64;
