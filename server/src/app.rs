@@ -795,28 +795,72 @@ impl Rail {
         }
         self.metrics.decision(outcome.as_str());
         let started = Instant::now();
+        // Kept for `record_later`: the draft is consumed by the call.
+        let draft = r.clone();
         let receipt = self
             .ledger
             .finish_with_receipt(&t.id, &claims.jti, outcome, r, t.signer.clone())
-            .await
-            .map_err(|e| AppError::from(intentrail_core::Error::from(e)));
+            .await;
         self.metrics.stage("receipt", started.elapsed());
         let receipt = match receipt {
             Ok(r) => r,
             Err(e) => {
-                tracing::error!(permit = %claims.jti, "forwarded but the receipt could not be written");
+                tracing::error!(permit = %claims.jti, error = %e, "forwarded but the receipt could not be written");
+                let retrying = matches!(e, crate::ledger::LedgerError::Unavailable(_));
+                if retrying {
+                    self.record_later(t, &claims.jti, outcome, draft);
+                }
+                let e = intentrail_core::Error::from(e);
                 return Err(AppError::new(
                     ErrorKind::LedgerUnavailable,
                     format!(
-                        "the action was forwarded (downstream status {}) but its receipt could not be written; it will be recorded as unknown on restart",
-                        resp.status
+                        "the action was forwarded (downstream status {}) but its receipt could not be written; {}",
+                        resp.status,
+                        if retrying {
+                            "the rail records it as soon as the ledger is back (as unknown on restart if it stops first)"
+                        } else {
+                            "it is recorded as unknown on restart"
+                        }
                     ),
                 )
-                .with("code_detail", json!(e.kind.code()))
+                .with("code_detail", json!(e.kind().code()))
                 .acted());
             }
         };
         Ok((resp, receipt))
+    }
+
+    /// The ledger was unavailable when a forwarded action's receipt was written: keep trying in
+    /// the background (1 s, doubling to 30 s) until it is recorded with its real outcome, so the
+    /// audit trail does not wait for a restart. Stops when the ledger answers anything but
+    /// "unavailable" (e.g. the permit was finished after all: its first commit went through).
+    /// If the rail stops first, start-up recovery records the permit as `unknown`; it is this
+    /// instance's permit, so no other instance's recovery touches it meanwhile.
+    fn record_later(&self, t: &Tenant, jti: &str, outcome: Outcome, draft: Receipt) {
+        let (ledger, signer) = (Arc::clone(&self.ledger), t.signer.clone());
+        let (tenant, jti) = (t.id.clone(), jti.to_owned());
+        tokio::spawn(async move {
+            let mut wait = Duration::from_secs(1);
+            loop {
+                tokio::time::sleep(wait).await;
+                match ledger
+                    .finish_with_receipt(&tenant, &jti, outcome, draft.clone(), signer.clone())
+                    .await
+                {
+                    Ok(r) => {
+                        tracing::warn!(permit = %jti, receipt = %r.id, "recorded a forwarded action's receipt after the ledger came back");
+                        return;
+                    }
+                    Err(crate::ledger::LedgerError::Unavailable(_)) => {
+                        wait = (wait * 2).min(Duration::from_secs(30));
+                    }
+                    Err(e) => {
+                        tracing::error!(permit = %jti, error = %e, "stopped retrying a forwarded action's receipt");
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     async fn finish_failed(
