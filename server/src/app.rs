@@ -365,12 +365,29 @@ impl Rail {
     /// Record an allowed decision: limits, the permit row (issued) and its decision receipt in
     /// one ledger transaction. A limit without room is refused (`rate_limited`) with a receipt.
     async fn issue(&self, t: &Tenant, a: &Allowed) -> Result<Receipt, AppError> {
+        self.record_issue(t, a, false).await
+    }
+
+    /// [`Rail::issue`], or with `consume` the one-shot form: the permit is also consumed for
+    /// forwarding in the same transaction.
+    async fn record_issue(
+        &self,
+        t: &Tenant,
+        a: &Allowed,
+        consume: bool,
+    ) -> Result<Receipt, AppError> {
         let started = Instant::now();
-        let issued = self
-            .ledger
-            .issue_permit(&a.adds, &a.permit, a.allowed.clone(), t.signer.clone())
-            .await
-            .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
+        let (draft, key) = (a.allowed.clone(), t.signer.clone());
+        let issued = if consume {
+            self.ledger
+                .issue_and_consume(&a.adds, &a.permit, draft, key)
+                .await
+        } else {
+            self.ledger
+                .issue_permit(&a.adds, &a.permit, draft, key)
+                .await
+        }
+        .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
         self.metrics.stage("receipt", started.elapsed());
         self.issued(t, a, issued).await
     }
@@ -663,14 +680,7 @@ impl Rail {
                 return Err(self.refuse_ready(t, refusal).await);
             }
         };
-        let started = Instant::now();
-        let issued = self
-            .ledger
-            .issue_and_consume(&a.adds, &a.permit, a.allowed.clone(), t.signer.clone())
-            .await
-            .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
-        self.metrics.stage("receipt", started.elapsed());
-        self.issued(t, a, issued).await?;
+        self.record_issue(t, a, true).await?;
         self.forward_and_record(t, &a.claims, ready).await
     }
 
