@@ -4,12 +4,14 @@
 //!   surrogates, out-of-range integers, depth and size limits rejected, never normalized).
 //! - [`jcs`]: RFC 8785 canonical serialization; [`hash`]: `sha256:` payload hashes.
 //! - [`permit`]: EdDSA permit claims, issue and strict verification; [`keys`]: key ids, JWKS.
-//! - [`receipt`]: signed, hash-chained receipts and the chain verifier.
+//! - [`receipt`]: signed, hash-chained receipts and the chain verifier; [`batch`]: one
+//!   signature over a Merkle tree of several receipts, with a proof per receipt.
 //! - [`error`]: the one error vocabulary ([`ErrorKind`] = the API's stable codes).
 //!
 //! No I/O, no async, no clock: callers pass `now`. The one exception is [`client`] (cargo
 //! feature `client`, off by default): the async HTTP client of the rail the SDKs wrap.
 
+pub mod batch;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod error;

@@ -1,8 +1,11 @@
 //! Signed, hash-chained receipts and the offline chain verifier.
 //!
 //! Guarantees: a sealed receipt's `hash` is `sha256:` over RFC 8785 of the receipt without
-//! `hash` and `sig`, and `sig` is Ed25519 over the ASCII bytes of `hash`; each receipt's
-//! `prev` is the previous receipt's `hash`. [`verify_chain`] works on the raw JSON, so any
+//! `hash`, `sig` and `batch`; each receipt's `prev` is the previous receipt's `hash`. Its
+//! `sig` is Ed25519 under the `kid`'s key either over the ASCII bytes of `hash` (no `batch`
+//! member) or, for a receipt signed together with others of one commit, over the batch
+//! statement whose Merkle root the receipt's `batch` proof leads to (see [`crate::batch`]).
+//! Either way each receipt verifies on its own. [`verify_chain`] works on the raw JSON, so any
 //! edited, added, dropped or reordered field or receipt is reported with the first bad `seq`.
 
 use std::fmt;
@@ -12,6 +15,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::batch::BatchProof;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{KeyResolver, SigningKey};
 
@@ -97,19 +101,33 @@ pub struct Receipt {
     pub kid: String,
     /// `sha256:` over RFC 8785 of this receipt without `hash` and `sig` (set by `seal`).
     pub hash: String,
-    /// base64url Ed25519 signature over the ASCII bytes of `hash` (set by `seal`).
+    /// base64url Ed25519 signature: over the ASCII bytes of `hash` when `batch` is absent,
+    /// else over the batch statement (set by `seal`, or by the ledger for a signed batch).
     pub sig: String,
+    /// Where this receipt sits in a signed batch (absent when it was signed alone). Not
+    /// covered by `hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchProof>,
 }
 
 impl Receipt {
     /// Set `kid`, then `hash` and `sig` with `key`. Fails (`invalid_json`) only when a number
     /// is outside ±(2^53−1), which RFC 8785 cannot represent exactly.
     pub fn seal(&mut self, key: &SigningKey) -> Result<()> {
-        self.kid = key.kid().to_string();
+        self.seal_unsigned(key.kid())?;
+        self.sig = URL_SAFE_NO_PAD.encode(key.sign(self.hash.as_bytes()));
+        Ok(())
+    }
+
+    /// Set `kid` and `hash`, leaving `sig` empty and `batch` unset: for a receipt that will be
+    /// signed together with others ([`crate::batch::sign`]). Fails like [`Receipt::seal`].
+    pub fn seal_unsigned(&mut self, kid: &str) -> Result<()> {
+        kid.clone_into(&mut self.kid);
+        self.sig.clear();
+        self.batch = None;
         let v = serde_json::to_value(&*self)
             .map_err(|e| Error::new(ErrorKind::Internal, format!("receipt: {e}")))?;
-        self.hash = receipt_hash(&v)?;
-        self.sig = URL_SAFE_NO_PAD.encode(key.sign(self.hash.as_bytes()));
+        self.hash = hash_owned(v)?;
         Ok(())
     }
 
@@ -120,18 +138,22 @@ impl Receipt {
     }
 }
 
-/// The hash of a raw receipt: `sha256:` over RFC 8785 of the object without its `hash` and
-/// `sig` members. Fails if `v` is not an object or holds an unsafe integer.
+/// The hash of a raw receipt: `sha256:` over RFC 8785 of the object without its `hash`,
+/// `sig` and `batch` members. Fails if `v` is not an object or holds an unsafe integer.
 pub fn receipt_hash(v: &Value) -> Result<String> {
-    let Value::Object(m) = v else {
+    hash_owned(v.clone())
+}
+
+fn hash_owned(v: Value) -> Result<String> {
+    let Value::Object(mut m) = v else {
         return Err(Error::new(
             ErrorKind::ReceiptInvalid,
             "receipt is not an object",
         ));
     };
-    let mut m = m.clone();
     m.remove("hash");
     m.remove("sig");
+    m.remove("batch");
     Ok(crate::hash::sha256_tagged(&crate::jcs::canonicalize(
         &Value::Object(m),
     )?))
@@ -234,8 +256,10 @@ fn seq_of(v: &Value) -> Option<u64> {
 /// `(seq, hash)` of the receipt just before the first one; `None` means the chain starts at
 /// seq 1 with `prev` = [`GENESIS_PREV`]. For each receipt: its seq is the next one (a lower
 /// seq is a duplicate or reordering, a higher one a gap or reordering), `prev` is the previous
-/// `hash`, the recomputed hash equals `hash`, `kid` resolves and `sig` verifies. Parse exports
-/// with [`crate::json::parse_strict`] so duplicate members are refused too.
+/// `hash`, the recomputed hash equals `hash`, `kid` resolves and `sig` verifies (over `hash`,
+/// or over the batch statement its `batch` proof leads to; a malformed proof is a bad
+/// signature). Parse exports with [`crate::json::parse_strict`] so duplicate members are
+/// refused too. Receipts of one batch share one signature, which is checked once.
 pub fn verify_chain(
     receipts: &[Value],
     resolver: &dyn KeyResolver,
@@ -245,6 +269,8 @@ pub fn verify_chain(
     let first_seq = last_seq.saturating_add(1);
     // Hashes of the receipts verified so far, by position, to tell duplicates from reorders.
     let mut seen: Vec<String> = Vec::new();
+    // The last batch signature that verified: (kid, statement, sig).
+    let mut verified: Option<(String, String, String)> = None;
     for (i, v) in receipts.iter().enumerate() {
         let expected = last_seq.saturating_add(1);
         let fail = |problem| ChainError {
@@ -296,11 +322,29 @@ pub fn verify_chain(
         let key = resolver
             .resolve(kid)
             .ok_or_else(|| fail(ChainProblem::WrongKey))?;
-        let sig = URL_SAFE_NO_PAD
-            .decode(sig)
-            .map_err(|_| fail(ChainProblem::BadSignature))?;
-        crate::permit::verify_ed25519(key.as_bytes(), hash.as_bytes(), &sig)
-            .map_err(|_| fail(ChainProblem::BadSignature))?;
+        let signed = match m.get("batch") {
+            None => hash.to_string(),
+            Some(b) => {
+                let proof =
+                    BatchProof::deserialize(b).map_err(|_| fail(ChainProblem::BadSignature))?;
+                let root = crate::batch::root_from_proof(hash, &proof)
+                    .ok_or_else(|| fail(ChainProblem::BadSignature))?;
+                crate::batch::statement(proof.size, &root)
+            }
+        };
+        let cached = verified
+            .as_ref()
+            .is_some_and(|(k, st, sg)| k == kid && *st == signed && sg == sig);
+        if !cached {
+            let raw = URL_SAFE_NO_PAD
+                .decode(sig)
+                .map_err(|_| fail(ChainProblem::BadSignature))?;
+            crate::permit::verify_ed25519(key.as_bytes(), signed.as_bytes(), &raw)
+                .map_err(|_| fail(ChainProblem::BadSignature))?;
+            if m.contains_key("batch") {
+                verified = Some((kid.to_string(), signed, sig.to_string()));
+            }
+        }
         seen.push(hash.to_string());
         last_seq = seq;
         last_hash = hash.to_string();

@@ -50,6 +50,7 @@ fn receipt(seq: u64, prev: &str) -> Receipt {
         kid: String::new(),
         hash: String::new(),
         sig: String::new(),
+        batch: None,
     }
 }
 
@@ -237,4 +238,99 @@ fn seal_refuses_numbers_beyond_2_pow_53() {
         r.seal(&key()).expect_err("unsafe integer").kind(),
         ErrorKind::InvalidJson
     );
+}
+
+/// A chain of `n` receipts signed in batches of the given sizes (as the ledger does once per
+/// commit), as raw JSON.
+fn batched_chain(sizes: &[usize]) -> Vec<Value> {
+    let k = key();
+    let mut prev = GENESIS_PREV.to_string();
+    let mut seq = 0;
+    let mut out = Vec::new();
+    for &size in sizes {
+        let mut group: Vec<Receipt> = (0..size)
+            .map(|_| {
+                seq += 1;
+                let mut r = receipt(seq, &prev);
+                r.seal_unsigned(k.kid()).expect("seal");
+                prev = r.hash.clone();
+                r
+            })
+            .collect();
+        let hashes: Vec<&str> = group.iter().map(|r| r.hash.as_str()).collect();
+        let (sig, proofs) = intentrail_core::batch::sign(&k, &hashes).expect("signed");
+        for (r, p) in group.iter_mut().zip(proofs) {
+            r.sig = sig.clone();
+            r.batch = p;
+        }
+        out.extend(group.iter().map(|r| r.to_value().expect("json")));
+    }
+    out
+}
+
+#[test]
+fn a_chain_signed_in_batches_verifies_and_each_receipt_verifies_alone() {
+    let c = batched_chain(&[1, 5, 2, 1, 8]);
+    let report = verify_chain(&c, &resolver(), None).expect("verifies");
+    assert_eq!((report.count, report.last_seq), (17, 17));
+    assert!(
+        c[0].get("batch").is_none(),
+        "a lone receipt is signed plainly"
+    );
+    assert_eq!(c[1]["batch"]["size"], 5);
+    assert_eq!(c[1]["sig"], c[5]["sig"], "one signature per batch");
+    // The hash does not cover the proof: the same receipt signed alone has the same hash.
+    let mut alone = c[3].clone();
+    alone.as_object_mut().expect("object").remove("batch");
+    assert_eq!(receipt_hash(&alone).expect("hash"), c[3]["hash"]);
+    // Every receipt verifies on its own, from its predecessor.
+    for (i, r) in c.iter().enumerate() {
+        let start = (i as u64, r["prev"].as_str().expect("prev").to_string());
+        verify_chain(std::slice::from_ref(r), &resolver(), Some(start)).expect("alone");
+    }
+}
+
+#[test]
+fn a_tampered_batch_proof_or_signature_is_a_bad_signature() {
+    let c = batched_chain(&[4, 4]);
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "proof dropped",
+            Box::new(|r| drop(r.as_object_mut().map(|m| m.remove("batch")))),
+        ),
+        ("index moved", Box::new(|r| r["batch"]["index"] = json!(0))),
+        ("size changed", Box::new(|r| r["batch"]["size"] = json!(5))),
+        (
+            "path node",
+            Box::new(|r| r["batch"]["path"][0] = r["hash"].clone()),
+        ),
+        (
+            "path short",
+            Box::new(|r| drop(r["batch"]["path"].as_array_mut().map(Vec::pop))),
+        ),
+        (
+            "extra member",
+            Box::new(|r| r["batch"]["root"] = json!("sha256:x")),
+        ),
+        ("not an object", Box::new(|r| r["batch"] = json!([1, 2]))),
+        ("other batch's sig", Box::new(|r| r["sig"] = json!("AAAA"))),
+    ];
+    for (what, edit) in cases {
+        let mut t = c.clone();
+        edit(&mut t[2]);
+        assert_eq!(problem_at(&t), (3, ChainProblem::BadSignature), "{what}");
+    }
+    // The signature of the other batch, with this receipt's valid proof: still refused.
+    let mut t = c.clone();
+    t[2]["sig"] = c[5]["sig"].clone();
+    assert_eq!(problem_at(&t), (3, ChainProblem::BadSignature));
+    // A batch proof added to a plainly signed receipt: refused.
+    let mut lone = batched_chain(&[1, 2]);
+    lone[0]["batch"] = lone[1]["batch"].clone();
+    assert_eq!(problem_at(&lone), (1, ChainProblem::BadSignature));
+    // An edited field of a batched receipt is still an edit.
+    let mut t = c.clone();
+    t[6]["agent"] = json!("mallory");
+    assert_eq!(problem_at(&t), (7, ChainProblem::Edited));
 }

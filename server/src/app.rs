@@ -1114,6 +1114,7 @@ fn draft(t: &Tenant, agent: &str, kind: ReceiptKind, action: &str) -> Receipt {
         kid: String::new(),
         hash: String::new(),
         sig: String::new(),
+        batch: None,
     }
 }
 

@@ -296,6 +296,7 @@ async fn chain_append_cost() {
         kid: String::new(),
         hash: String::new(),
         sig: String::new(),
+        batch: None,
     };
     let n = 500;
     let t0 = Instant::now();

@@ -12,6 +12,7 @@ use crate::model::{
     ConsumeOutcome, IdempotencyBegin, LimitAdd, LimitOutcome, Outcome, PermitRecord, PermitState,
 };
 
+mod batch_sign;
 pub mod postgres;
 mod rows;
 pub mod sqlite;

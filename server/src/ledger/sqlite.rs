@@ -22,8 +22,10 @@
 //! still commits, and the permit then shows up in `unfinished_permits` (never run twice).
 //!
 //! **Chain append**: inside the writer transaction, read the tenant's head
-//! (`ORDER BY seq DESC LIMIT 1` on the `(tenant, seq)` key), seal `seq = last + 1`,
+//! (`ORDER BY seq DESC LIMIT 1` on the `(tenant, seq)` key), hash `seq = last + 1`,
 //! `prev = last hash`, insert. `PRIMARY KEY (tenant, seq)` and `UNIQUE (id)` are the backstop.
+//! The receipts of a batch are signed together just before `COMMIT`, one signature per tenant
+//! per batch, stored in `receipt_batches` in the same transaction (see [`super::batch_sign`]).
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -36,6 +38,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, Semaphore};
 
+use super::batch_sign::{self, Seals};
 use super::rows::{outcome_str, parse_body, parse_state, to_i64, to_u64};
 use super::{
     AgentKeyRow, IssueOutcome, Ledger, LedgerError, ProfileRow, Receipt, SigningKey, GENESIS_PREV,
@@ -129,6 +132,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
         PRIMARY KEY (tenant, name, version)
     );",
     ),
+    (
+        3,
+        "CREATE TABLE receipt_batches (
+        tenant    TEXT    NOT NULL,
+        first_seq INTEGER NOT NULL CHECK (first_seq >= 1),
+        last_seq  INTEGER NOT NULL CHECK (last_seq >= first_seq),
+        sig       TEXT    NOT NULL,
+        PRIMARY KEY (tenant, last_seq)
+    );",
+    ),
 ];
 
 /// The SQLite ledger (see the module docs for threading and durability).
@@ -186,6 +199,28 @@ impl SqliteLedger {
     /// Run `f` on the writer thread inside the current batch transaction (its own savepoint);
     /// answer after the batch committed.
     async fn write<R, F>(&self, f: F) -> Result<R, LedgerError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, LedgerError> + Send + 'static,
+    {
+        Ok(self.write_with_seals(f).await?.0)
+    }
+
+    /// [`SqliteLedger::write`] for a job that appends a receipt: the answer's receipt (if any)
+    /// gets the signature its batch was given at commit.
+    async fn write_signed<R, F>(&self, f: F) -> Result<R, LedgerError>
+    where
+        R: WithReceipt + Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, LedgerError> + Send + 'static,
+    {
+        let (mut out, seals) = self.write_with_seals(f).await?;
+        if let Some(r) = out.receipt_mut() {
+            seals.fill(r)?;
+        }
+        Ok(out)
+    }
+
+    async fn write_with_seals<R, F>(&self, f: F) -> Answer<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, LedgerError> + Send + 'static,
@@ -366,7 +401,7 @@ fn migrate(conn: &Connection) -> Result<(), LedgerError> {
 
 /// Map a SQLite error to the ledger's vocabulary. `what` names the operation; SQLite messages
 /// name tables and constraints, never bound values, so no payload or key leaks through here.
-fn db_err(what: &str, e: rusqlite::Error) -> LedgerError {
+pub(super) fn db_err(what: &str, e: rusqlite::Error) -> LedgerError {
     let msg = format!("{what}: {e}");
     match e.sqlite_error_code() {
         Some(
@@ -406,14 +441,17 @@ trait Job: Send {
     /// Run inside the batch transaction; keep the result. `true` if it succeeded (its
     /// savepoint is released), `false` if it must be rolled back.
     fn run(&mut self, conn: &Connection) -> bool;
-    /// Send the answer once the batch's fate is known (`commit` is the batch's result).
-    fn answer(self: Box<Self>, commit: Result<(), LedgerError>);
+    /// Send the answer once the batch's fate is known (`commit` is the batch's result: the
+    /// signatures of the receipts it appended).
+    fn answer(self: Box<Self>, commit: Result<Arc<Seals>, LedgerError>);
 }
+
+type Answer<R> = Result<(R, Arc<Seals>), LedgerError>;
 
 struct TypedJob<R, F> {
     f: Option<F>,
     result: Option<Result<R, LedgerError>>,
-    tx: oneshot::Sender<Result<R, LedgerError>>,
+    tx: oneshot::Sender<Answer<R>>,
 }
 
 impl<R, F> Job for TypedJob<R, F>
@@ -435,13 +473,13 @@ where
         ok
     }
 
-    fn answer(self: Box<Self>, commit: Result<(), LedgerError>) {
+    fn answer(self: Box<Self>, commit: Result<Arc<Seals>, LedgerError>) {
         let out = match (self.result, commit) {
             // The job's own failure is the most precise answer (it was rolled back anyway).
             (Some(Err(e)), _) => Err(e),
-            (Some(Ok(v)), Ok(())) => Ok(v),
+            (Some(Ok(v)), Ok(seals)) => Ok((v, seals)),
             (_, Err(e)) => Err(e),
-            (None, Ok(())) => Err(LedgerError::Internal("a ledger job never ran".into())),
+            (None, Ok(_)) => Err(LedgerError::Internal("a ledger job never ran".into())),
         };
         // The caller may have gone away; its job is applied (or not) all the same.
         let _ = self.tx.send(out);
@@ -465,12 +503,15 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
     // The channel closed: every sender is gone; dropping `conn` closes the file.
 }
 
-/// Run a batch in one transaction, each job in its own savepoint; `Ok` iff it committed.
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), LedgerError> {
+/// Run a batch in one transaction, each job in its own savepoint, then sign the receipts it
+/// appended; `Ok` (with the signatures) iff it committed.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<Arc<Seals>, LedgerError> {
+    batch_sign::clear();
     let outcome = (|| {
         exec(conn, "BEGIN IMMEDIATE", []).map_err(|e| db_err("begin a write transaction", e))?;
         for job in batch.iter_mut() {
             exec(conn, "SAVEPOINT job", []).map_err(|e| db_err("open a savepoint", e))?;
+            let mark = batch_sign::mark();
             let ok = job.run(conn);
             if conn.is_autocommit() {
                 // SQLite rolled the whole transaction back (e.g. disk full, I/O error).
@@ -479,17 +520,21 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), Ledger
                 ));
             }
             if !ok {
+                batch_sign::rollback_to(mark);
                 exec(conn, "ROLLBACK TO job", [])
                     .map_err(|e| db_err("roll back a savepoint", e))?;
             }
             exec(conn, "RELEASE job", []).map_err(|e| db_err("close a savepoint", e))?;
         }
-        exec(conn, "COMMIT", [])
-            .map(drop)
-            .map_err(|e| db_err("commit", e))
+        let seals = batch_sign::sign_queued(conn)?;
+        exec(conn, "COMMIT", []).map_err(|e| db_err("commit", e))?;
+        Ok(Arc::new(seals))
     })();
-    if outcome.is_err() && !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
+    if outcome.is_err() {
+        batch_sign::clear();
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
     }
     outcome
 }
@@ -701,10 +746,31 @@ fn limit_try_add_tx(c: &Connection, adds: &[LimitAdd]) -> Result<LimitOutcome, L
     Ok(LimitOutcome::Allowed)
 }
 
+/// An answer that may hold a receipt appended in its batch (to be signed at commit).
+trait WithReceipt {
+    fn receipt_mut(&mut self) -> Option<&mut Receipt>;
+}
+
+impl WithReceipt for Receipt {
+    fn receipt_mut(&mut self) -> Option<&mut Receipt> {
+        Some(self)
+    }
+}
+
+impl WithReceipt for IssueOutcome {
+    fn receipt_mut(&mut self) -> Option<&mut Receipt> {
+        match self {
+            IssueOutcome::Issued(r) => Some(r),
+            IssueOutcome::LimitExceeded { .. } => None,
+        }
+    }
+}
+
+/// Append `draft` to its tenant's chain, stored unsigned and queued for the batch signature.
 fn append_receipt_tx(
     c: &Connection,
     mut draft: Receipt,
-    key: &SigningKey,
+    key: &Arc<SigningKey>,
 ) -> Result<Receipt, LedgerError> {
     let head: Option<(i64, String)> = row(
         c,
@@ -722,7 +788,7 @@ fn append_receipt_tx(
     draft.seq = seq;
     draft.prev = prev;
     draft
-        .seal(key)
+        .seal_unsigned(key.kid())
         .map_err(|e| LedgerError::Internal(format!("cannot seal a receipt: {e}")))?;
     let body = serde_json::to_string(&draft)
         .map_err(|e| LedgerError::Internal(format!("cannot serialize a receipt: {e}")))?;
@@ -746,6 +812,7 @@ fn append_receipt_tx(
             db_err("store a receipt", e)
         }
     })?;
+    batch_sign::queue(&draft, key);
     Ok(draft)
 }
 
@@ -955,7 +1022,8 @@ impl Ledger for SqliteLedger {
         draft: Receipt,
         key: Arc<SigningKey>,
     ) -> Result<Receipt, LedgerError> {
-        self.write(move |c| append_receipt_tx(c, draft, &key)).await
+        self.write_signed(move |c| append_receipt_tx(c, draft, &key))
+            .await
     }
 
     async fn receipt(
@@ -973,8 +1041,13 @@ impl Ledger for SqliteLedger {
             )
             .optional()
             .map_err(|e| db_err("read a receipt", e))?;
-            row.map(|(seq, body)| parse_body(&t, seq, &body))
-                .transpose()
+            let Some((seq, body)) = row else {
+                return Ok(None);
+            };
+            let mut rows = [(to_u64(seq, "receipt seq")?, parse_body(&t, seq, &body)?)];
+            batch_sign::attach(c, &t, &mut rows)?;
+            let [(_, v)] = rows;
+            Ok(Some(v))
         })
         .await
     }
@@ -1008,9 +1081,11 @@ impl Ledger for SqliteLedger {
             let mut out = Vec::new();
             for row in rows {
                 let (seq, body) = row.map_err(|e| db_err("read a receipt", e))?;
-                out.push(parse_body(&t, seq, &body)?);
+                out.push((to_u64(seq, "receipt seq")?, parse_body(&t, seq, &body)?));
             }
-            Ok(out)
+            drop(st);
+            batch_sign::attach(c, &t, &mut out)?;
+            Ok(out.into_iter().map(|(_, v)| v).collect())
         })
         .await
     }
@@ -1204,7 +1279,7 @@ impl Ledger for SqliteLedger {
         key: Arc<SigningKey>,
     ) -> Result<IssueOutcome, LedgerError> {
         let (adds, permit) = (adds.to_vec(), permit.clone());
-        self.write(move |c| {
+        self.write_signed(move |c| {
             if let LimitOutcome::Exceeded { limit_id } = limit_try_add_tx(c, &adds)? {
                 return Ok(IssueOutcome::LimitExceeded { limit_id });
             }
@@ -1224,7 +1299,7 @@ impl Ledger for SqliteLedger {
         key: Arc<SigningKey>,
     ) -> Result<IssueOutcome, LedgerError> {
         let (adds, permit) = (adds.to_vec(), permit.clone());
-        self.write(move |c| {
+        self.write_signed(move |c| {
             if let LimitOutcome::Exceeded { limit_id } = limit_try_add_tx(c, &adds)? {
                 return Ok(IssueOutcome::LimitExceeded { limit_id });
             }
@@ -1260,7 +1335,7 @@ impl Ledger for SqliteLedger {
         key: Arc<SigningKey>,
     ) -> Result<Receipt, LedgerError> {
         let (tenant, jti) = (tenant.to_owned(), jti.to_owned());
-        self.write(move |c| {
+        self.write_signed(move |c| {
             finish_tx(c, &tenant, &jti, outcome)?;
             append_receipt_tx(c, draft, &key)
         })
@@ -1551,6 +1626,105 @@ mod tests {
             .filter(|r| r.tenant == "batch")
             .count();
         assert_eq!(n, 11);
+    }
+
+    /// Receipts appended in one batch, with jobs that append and then fail or panic mixed in
+    /// (their receipts are rolled back): two tenants, one signature each for the batch, every
+    /// answered receipt and every stored one verifies on its own, and the chain has no gap.
+    #[tokio::test]
+    async fn one_signature_per_tenant_per_batch_and_rolled_back_receipts_are_not_signed() {
+        use intentrail_core::verify_chain;
+        let (_d, p) = fresh();
+        let l = Arc::new(SqliteLedger::open(&p).await.expect("open"));
+        let key = suite::test_key();
+        let keys = HashMap::from([(key.kid().to_owned(), key.verifying_key())]);
+        let blocker = {
+            let l = Arc::clone(&l);
+            tokio::spawn(async move {
+                l.write(|_| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let tasks: Vec<_> = (0..24)
+            .map(|i| {
+                let (l, key) = (Arc::clone(&l), Arc::clone(&key));
+                let tenant = if i % 2 == 0 { "ta" } else { "tb" };
+                let d = suite::draft(tenant, &format!("r{i}"));
+                tokio::spawn(async move {
+                    l.write_signed(move |c| {
+                        let r = append_receipt_tx(c, d, &key)?;
+                        match i % 4 {
+                            1 => Err(LedgerError::Internal("refused after appending".into())),
+                            3 if i == 7 => panic!("job {i} panics after appending"),
+                            _ => Ok(r),
+                        }
+                    })
+                    .await
+                })
+            })
+            .collect();
+        blocker.await.expect("join").expect("blocker");
+        let mut answered = Vec::new();
+        for (i, t) in tasks.into_iter().enumerate() {
+            let r = t.await.expect("join");
+            assert_eq!(r.is_ok(), i % 4 != 1 && i != 7, "job {i}: {r:?}");
+            answered.extend(r.ok());
+        }
+        let batches: Vec<(String, i64, i64)> = l
+            .read(|c| {
+                let mut st = c
+                    .prepare(
+                        "SELECT tenant, first_seq, last_seq FROM receipt_batches ORDER BY tenant",
+                    )
+                    .map_err(|e| db_err("test", e))?;
+                let rows = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(|e| db_err("test", e))?;
+                rows.collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| db_err("test", e))
+            })
+            .await
+            .expect("batches");
+        // ta: jobs 0,2,4,…,22 all succeed (12); tb: 3,11,15,19,23 (7 panics, 1 mod 4 fails).
+        assert_eq!(
+            batches,
+            vec![("ta".to_owned(), 1, 12), ("tb".to_owned(), 1, 5)]
+        );
+        for r in &answered {
+            let v = serde_json::to_value(r).expect("json");
+            assert_eq!(v["batch"]["size"], if r.tenant == "ta" { 12 } else { 5 });
+            verify_chain(&[v], &keys, Some((r.seq - 1, r.prev.clone()))).expect("alone");
+        }
+        for (tenant, n) in [("ta", 12), ("tb", 5)] {
+            let all = l.receipts_after(tenant, 0, 100).await.expect("list");
+            assert_eq!(all.len(), n);
+            verify_chain(&all, &keys, None).expect("chain");
+            // One signature for the tenant's whole batch.
+            assert!(all.iter().all(|r| r["sig"] == all[0]["sig"]));
+            let one = l
+                .receipt(tenant, all[n - 1]["id"].as_str().expect("id"))
+                .await
+                .expect("get")
+                .expect("stored");
+            assert_eq!(one, all[n - 1]);
+        }
+        // A tampered batch signature is caught on read-back (never re-signed by a read).
+        l.write(|c| {
+            c.execute(
+                "UPDATE receipt_batches SET sig = 'AAAA' WHERE tenant = 'tb'",
+                [],
+            )
+            .map_err(|e| db_err("test", e))
+        })
+        .await
+        .expect("tamper");
+        let all = l.receipts_after("tb", 0, 100).await.expect("list");
+        let e = verify_chain(&all, &keys, None).expect_err("tampered");
+        assert_eq!(e.seq, 1);
     }
 
     #[test]

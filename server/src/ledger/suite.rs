@@ -60,6 +60,7 @@ pub(crate) fn draft(tenant: &str, id: &str) -> Receipt {
         kid: String::new(),
         hash: String::new(),
         sig: String::new(),
+        batch: None,
     }
 }
 
@@ -69,6 +70,7 @@ pub(crate) fn recompute_hash(v: &Value) -> String {
     let o = v.as_object_mut().expect("a receipt is an object");
     o.remove("hash");
     o.remove("sig");
+    o.remove("batch");
     let canonical = intentrail_core::jcs::canonicalize(&v).expect("canonical");
     intentrail_core::hash::sha256_tagged(&canonical)
 }
@@ -445,16 +447,21 @@ fn check_chain(rows: &[Value], first_seq: u64, prev_of_first: &str) {
         assert_eq!(r["prev"].as_str(), Some(prev.as_str()), "prev of {r}");
         let hash = r["hash"].as_str().expect("hash").to_owned();
         assert_eq!(hash, recompute_hash(r), "hash of {r}");
-        // Signed by the suite's key over the hash (a stored receipt is never unsigned).
-        use base64::Engine as _;
-        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(r["sig"].as_str().expect("sig"))
-            .expect("sig is base64url");
-        let public = test_key().verifying_key();
-        intentrail_core::permit::verify_ed25519(public.as_bytes(), hash.as_bytes(), &sig)
+        // Signed by the suite's key (over the hash, or over its batch's statement): each
+        // receipt verifies on its own (a stored receipt is never unsigned).
+        let start = Some((first_seq + i as u64 - 1, prev.clone()));
+        intentrail_core::verify_chain(std::slice::from_ref(r), &suite_keys(), start)
             .unwrap_or_else(|e| panic!("signature of seq {}: {e}", r["seq"]));
         prev = hash;
     }
+    // And as one segment.
+    let start = Some((first_seq - 1, prev_of_first.to_owned()));
+    intentrail_core::verify_chain(rows, &suite_keys(), start).expect("the segment verifies");
+}
+
+fn suite_keys() -> std::collections::HashMap<String, intentrail_core::VerifyingKey> {
+    let k = test_key();
+    std::collections::HashMap::from([(k.kid().to_owned(), k.verifying_key())])
 }
 
 /// 100 concurrent appends: seq 1..=100 with no gap, each `prev` = the previous `hash`, the
