@@ -149,7 +149,7 @@ cat >"$work/openapi.json" <<'JSON'
                     "reason": {"type": "string", "maxLength": 500}}}}}},
    "responses": {"200": {"description": "refunded"}}}}}}
 JSON
-"$bin/intentrail" profiles import bench "$work/openapi.json" --config "$work/rail/intentrail.toml" \
+"$rail_bin" profiles import bench "$work/openapi.json" --config "$work/rail/intentrail.toml" \
   >"$work/import.txt" 2>&1 || { cat "$work/import.txt" >&2; echo "bench: profile import failed" >&2; exit 1; }
 BENCH_UPSTREAM_KEY=sk_bench_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n') \
   ${RAIL_LOG:+RUST_LOG=$RAIL_LOG} "$rail_bin" serve --config "$work/rail/intentrail.toml" \
