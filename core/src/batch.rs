@@ -75,19 +75,19 @@ fn subtree_root(leaves: &[Node]) -> Node {
     }
 }
 
-/// RFC 9162 PATH(m, D[n]) over leaf hashes, leaf to root.
-fn audit_path(m: usize, leaves: &[Node], out: &mut Vec<Node>) {
-    if leaves.len() <= 1 {
-        return;
+/// The RFC 9162 root of `leaves`, appending to `paths[m]` the audit path PATH(m, D[n]) of
+/// every leaf m (leaf to root): each subtree's root is computed once, O(n) hashes in all.
+fn root_and_paths(leaves: &[Node], paths: &mut [Vec<Node>]) -> Node {
+    if leaves.len() == 1 {
+        return leaves[0];
     }
     let k = split(leaves.len());
-    if m < k {
-        audit_path(m, &leaves[..k], out);
-        out.push(subtree_root(&leaves[k..]));
-    } else {
-        audit_path(m - k, &leaves[k..], out);
-        out.push(subtree_root(&leaves[..k]));
-    }
+    let (lp, rp) = paths.split_at_mut(k);
+    let left = root_and_paths(&leaves[..k], lp);
+    let right = root_and_paths(&leaves[k..], rp);
+    lp.iter_mut().for_each(|p| p.push(right));
+    rp.iter_mut().for_each(|p| p.push(left));
+    node_hash(&left, &right)
 }
 
 fn tagged(n: &Node) -> String {
@@ -125,19 +125,25 @@ pub fn proofs(hashes: &[&str]) -> Vec<BatchProof> {
     if hashes.len() < 2 {
         return Vec::new();
     }
+    tree(hashes).1
+}
+
+/// The root and every proof of a batch of at least one hash.
+fn tree(hashes: &[&str]) -> (String, Vec<BatchProof>) {
     let leaves: Vec<Node> = hashes.iter().map(|h| leaf_hash(h.as_bytes())).collect();
     let size = leaves.len() as u64;
-    (0..leaves.len())
-        .map(|m| {
-            let mut path = Vec::new();
-            audit_path(m, &leaves, &mut path);
-            BatchProof {
-                size,
-                index: m as u64,
-                path: path.iter().map(tagged).collect(),
-            }
+    let mut paths = vec![Vec::new(); leaves.len()];
+    let root = root_and_paths(&leaves, &mut paths);
+    let proofs = paths
+        .iter()
+        .enumerate()
+        .map(|(m, path)| BatchProof {
+            size,
+            index: m as u64,
+            path: path.iter().map(tagged).collect(),
         })
-        .collect()
+        .collect();
+    (tagged(&root), proofs)
 }
 
 /// Sign receipt hashes (one tenant's, consecutive, in chain order) with one signature.
@@ -148,10 +154,12 @@ pub fn sign(key: &SigningKey, hashes: &[&str]) -> Option<(String, Vec<Option<Bat
         [] => None,
         [one] => Some((URL_SAFE_NO_PAD.encode(key.sign(one.as_bytes())), vec![None])),
         _ => {
-            let root = root(hashes)?;
+            let (root, proofs) = tree(hashes);
             let sig = key.sign(statement(hashes.len() as u64, &root).as_bytes());
-            let proofs = proofs(hashes).into_iter().map(Some).collect();
-            Some((URL_SAFE_NO_PAD.encode(sig), proofs))
+            Some((
+                URL_SAFE_NO_PAD.encode(sig),
+                proofs.into_iter().map(Some).collect(),
+            ))
         }
     }
 }

@@ -125,10 +125,53 @@ impl Receipt {
         kid.clone_into(&mut self.kid);
         self.sig.clear();
         self.batch = None;
-        let v = serde_json::to_value(&*self)
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("receipt: {e}")))?;
-        self.hash = hash_owned(v)?;
+        self.hash = crate::hash::sha256_tagged(&self.canonical_unsigned()?);
         Ok(())
+    }
+
+    /// RFC 8785 of this receipt without `hash`, `sig` and `batch`, written straight from the
+    /// fields (the members in their fixed sorted order, `None` fields left out as serde
+    /// leaves them out): the same bytes as canonicalizing its JSON, without building it.
+    /// Fails (`invalid_json`) when a number is outside ±(2^53−1).
+    pub fn canonical_unsigned(&self) -> Result<Vec<u8>> {
+        let mut o = CanonicalObject::default();
+        o.string("action", &self.action);
+        o.string("agent", &self.agent);
+        o.optional("code", &self.code);
+        o.optional("decision", &self.decision);
+        if let Some(d) = &self.downstream {
+            o.key("downstream");
+            let mut inner = CanonicalObject::default();
+            inner.int("latency_ms", i128::from(d.latency_ms))?;
+            inner.string("method", &d.method);
+            inner.optional("response_hash", &d.response_hash);
+            if let Some(st) = d.status {
+                inner.int("status", i128::from(st))?;
+            }
+            inner.string("url", &d.url);
+            o.out.extend_from_slice(&inner.finish());
+        }
+        o.string("id", &self.id);
+        o.string("kid", &self.kid);
+        o.string(
+            "kind",
+            match self.kind {
+                ReceiptKind::Decision => "decision",
+                ReceiptKind::Execution => "execution",
+                ReceiptKind::Recovery => "recovery",
+            },
+        );
+        o.optional("outcome", &self.outcome);
+        o.optional("payload_hash", &self.payload_hash);
+        o.optional("permit_id", &self.permit_id);
+        o.optional("policy_hash", &self.policy_hash);
+        o.string("prev", &self.prev);
+        o.optional("profile_version", &self.profile_version);
+        o.optional("reason", &self.reason);
+        o.int("seq", i128::from(self.seq))?;
+        o.string("tenant", &self.tenant);
+        o.int("ts", i128::from(self.ts))?;
+        Ok(o.finish())
     }
 
     /// This receipt as JSON (what an export holds and [`verify_chain`] checks).
@@ -138,19 +181,64 @@ impl Receipt {
     }
 }
 
+/// An RFC 8785 object written member by member; the caller gives the members in sorted order
+/// (all receipt member names are ASCII, so byte order is UTF-16 order).
+#[derive(Default)]
+struct CanonicalObject {
+    out: Vec<u8>,
+}
+
+impl CanonicalObject {
+    fn key(&mut self, k: &str) {
+        self.out.push(if self.out.is_empty() { b'{' } else { b',' });
+        crate::jcs::write_string(k, &mut self.out);
+        self.out.push(b':');
+    }
+
+    fn string(&mut self, k: &str, v: &str) {
+        self.key(k);
+        crate::jcs::write_string(v, &mut self.out);
+    }
+
+    fn optional(&mut self, k: &str, v: &Option<String>) {
+        if let Some(v) = v {
+            self.string(k, v);
+        }
+    }
+
+    fn int(&mut self, k: &str, v: i128) -> Result<()> {
+        let max = i128::from(crate::json::MAX_SAFE_INTEGER);
+        if !(-max..=max).contains(&v) {
+            return Err(Error::new(
+                ErrorKind::InvalidJson,
+                format!("receipt: {k} is outside the I-JSON safe integer range"),
+            ));
+        }
+        self.key(k);
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        Ok(())
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        if self.out.is_empty() {
+            self.out.push(b'{');
+        }
+        self.out.push(b'}');
+        self.out
+    }
+}
+
 /// The hash of a raw receipt: `sha256:` over RFC 8785 of the object without its `hash`,
 /// `sig` and `batch` members. Fails if `v` is not an object or holds an unsafe integer.
 pub fn receipt_hash(v: &Value) -> Result<String> {
-    hash_owned(v.clone())
-}
-
-fn hash_owned(v: Value) -> Result<String> {
-    let Value::Object(mut m) = v else {
+    let Value::Object(m) = v else {
         return Err(Error::new(
             ErrorKind::ReceiptInvalid,
             "receipt is not an object",
         ));
     };
+    let mut m = m.clone();
     m.remove("hash");
     m.remove("sig");
     m.remove("batch");

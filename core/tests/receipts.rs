@@ -334,3 +334,82 @@ fn a_tampered_batch_proof_or_signature_is_a_bad_signature() {
     t[6]["agent"] = json!("mallory");
     assert_eq!(problem_at(&t), (7, ChainProblem::Edited));
 }
+
+/// The direct canonical writer gives exactly the bytes of canonicalizing the receipt's JSON
+/// without hash/sig/batch, for every combination of optional fields and awkward strings; a
+/// field added to `Receipt` but not to the writer fails here (the all-fields case).
+#[test]
+fn the_direct_canonical_form_equals_the_json_one() {
+    let texts = [
+        "",
+        "plain",
+        "é ü \u{1F600} \u{E000}",
+        "quote \" back \\ nl \n tab \t \u{1}",
+        "</script>",
+    ];
+    for mask in 0u32..512 {
+        let t = |i: usize| texts[(mask as usize + i) % texts.len()].to_string();
+        let on = |bit: u32| mask & (1 << bit) != 0;
+        let mut r = receipt(u64::from(mask) + 1, &t(0));
+        r.kind = [
+            ReceiptKind::Decision,
+            ReceiptKind::Execution,
+            ReceiptKind::Recovery,
+        ][mask as usize % 3];
+        r.agent = t(1);
+        r.action = t(2);
+        r.decision = on(0).then(|| t(3));
+        r.outcome = on(1).then(|| t(4));
+        r.code = on(2).then(|| t(0));
+        r.reason = on(3).then(|| t(1));
+        r.permit_id = on(4).then(|| t(2));
+        r.payload_hash = on(5).then(|| t(3));
+        r.policy_hash = on(6).then(|| t(4));
+        r.profile_version = on(7).then(|| t(0));
+        r.ts = if on(2) {
+            -1_700_000_000_000
+        } else {
+            i64::from(mask)
+        };
+        r.downstream = on(8).then(|| Downstream {
+            method: t(1),
+            url: t(2),
+            status: on(0).then_some(599),
+            response_hash: on(1).then(|| t(3)),
+            latency_ms: u64::from(mask) * 1000,
+        });
+        r.kid = t(4);
+        r.hash = "ignored".into();
+        r.sig = "ignored".into();
+        let direct = r.canonical_unsigned().expect("canonical");
+        let v = r.to_value().expect("json");
+        let mut m = v.as_object().expect("object").clone();
+        m.remove("hash");
+        m.remove("sig");
+        let via_json = intentrail_core::jcs::canonicalize(&Value::Object(m)).expect("jcs");
+        assert_eq!(
+            String::from_utf8_lossy(&direct),
+            String::from_utf8_lossy(&via_json),
+            "mask {mask}"
+        );
+        let mut sealed = r.clone();
+        sealed.seal(&key()).expect("seal");
+        assert_eq!(
+            receipt_hash(&sealed.to_value().expect("json")).expect("hash"),
+            sealed.hash
+        );
+    }
+    // Out-of-range numbers are refused, as the JSON path refuses them.
+    let mut r = receipt(1, GENESIS_PREV);
+    r.seq = 1 << 53;
+    assert_eq!(
+        r.canonical_unsigned().expect_err("unsafe").kind(),
+        ErrorKind::InvalidJson
+    );
+    r.seq = (1 << 53) - 1;
+    r.ts = -(1 << 53);
+    assert_eq!(
+        r.seal(&key()).expect_err("unsafe").kind(),
+        ErrorKind::InvalidJson
+    );
+}
