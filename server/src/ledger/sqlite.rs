@@ -1628,6 +1628,56 @@ mod tests {
         assert_eq!(n, 11);
     }
 
+    /// A key rotation inside one batch: each run of receipts under one key gets its own
+    /// signature by that key; the chain verifies with both keys published.
+    #[tokio::test]
+    async fn a_key_change_inside_a_batch_starts_a_new_signed_run() {
+        use intentrail_core::verify_chain;
+        let (_d, p) = fresh();
+        let l = Arc::new(SqliteLedger::open(&p).await.expect("open"));
+        let (k1, k2) = (
+            suite::test_key(),
+            Arc::new(SigningKey::from_bytes(&[42u8; 32])),
+        );
+        let blocker = {
+            let l = Arc::clone(&l);
+            tokio::spawn(async move {
+                l.write(|_| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (l, key) = (Arc::clone(&l), if i < 3 { &k1 } else { &k2 }.clone());
+            let d = suite::draft("rot", &format!("rot{i}"));
+            tasks.push(tokio::spawn(async move { l.append_receipt(d, key).await }));
+            // Keep the queue order (and so the seq order) fixed.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        blocker.await.expect("join").expect("blocker");
+        for t in tasks {
+            t.await.expect("join").expect("append");
+        }
+        let all = l.receipts_after("rot", 0, 10).await.expect("list");
+        assert_eq!(all.len(), 6);
+        assert_eq!(all[0]["sig"], all[2]["sig"]);
+        assert_eq!(all[3]["sig"], all[5]["sig"]);
+        assert_ne!(all[2]["sig"], all[3]["sig"]);
+        assert_eq!(all[0]["batch"]["size"], 3);
+        let both = HashMap::from([
+            (k1.kid().to_owned(), k1.verifying_key()),
+            (k2.kid().to_owned(), k2.verifying_key()),
+        ]);
+        verify_chain(&all, &both, None).expect("verifies with both keys");
+        let only_first = HashMap::from([(k1.kid().to_owned(), k1.verifying_key())]);
+        let e = verify_chain(&all, &only_first, None).expect_err("k2 unknown");
+        assert_eq!(e.seq, 4);
+    }
+
     /// Receipts appended in one batch, with jobs that append and then fail or panic mixed in
     /// (their receipts are rolled back): two tenants, one signature each for the batch, every
     /// answered receipt and every stored one verifies on its own, and the chain has no gap.
