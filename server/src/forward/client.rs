@@ -1,17 +1,31 @@
-//! [`Forwarder`]: one pooled `reqwest` client per (allow_private, connect timeout) flavour,
-//! each with the SSRF-guarded resolver, no redirects, no proxy and no automatic retries.
+//! [`Forwarder`]: one pooled hyper client per (allow_private, connect timeout) flavour, each
+//! connecting through the SSRF-guarded resolver (every resolved address checked) with rustls
+//! (webpki roots, ring, HTTP/1.1); hyper follows no redirects, reads no proxy variables and
+//! never retries a request that may have been sent.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use base64::Engine as _;
-use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE,
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE,
+    USER_AGENT,
 };
+use hyper::{Method, Request, Uri};
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::time::Instant;
 
 use super::ssrf::{GuardedResolver, SsrfRefused};
 use super::{redact, validate_connector, AuthStyle, ConnectorConfig, DownstreamResponse};
@@ -44,11 +58,18 @@ const REFUSED_RETRY_DELAY: Duration = Duration::from_millis(50);
 
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
+const USER_AGENT_VALUE: &str = concat!("intentrail/", env!("CARGO_PKG_VERSION"));
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+type HttpClient = Client<TimedConnector, Full<Bytes>>;
+
 /// The downstream HTTP client. Cheap to share (`Arc<Forwarder>`); clients are built once per
 /// flavour and reused, so connections are pooled (keep-alive).
 pub struct Forwarder {
-    clients: Mutex<HashMap<(bool, u64), reqwest::Client>>,
+    clients: Mutex<HashMap<(bool, u64), HttpClient>>,
     attempts: AtomicU64,
+    /// Trust anchors beside the webpki roots: empty in the rail, a local CA in tests.
+    extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Forwarder {
@@ -57,6 +78,16 @@ impl Forwarder {
         Forwarder {
             clients: Mutex::new(HashMap::new()),
             attempts: AtomicU64::new(0),
+            extra_roots: Vec::new(),
+        }
+    }
+
+    /// A forwarder that also trusts `root` (a test CA), for HTTPS tests against a local server.
+    #[cfg(test)]
+    pub(crate) fn with_extra_root(root: rustls::pki_types::CertificateDer<'static>) -> Self {
+        Forwarder {
+            extra_roots: vec![root],
+            ..Forwarder::new()
         }
     }
 
@@ -66,32 +97,34 @@ impl Forwarder {
         self.attempts.load(Ordering::Relaxed)
     }
 
-    fn client(
-        &self,
-        allow_private: bool,
-        connect_ms: u64,
-    ) -> Result<reqwest::Client, ForwardError> {
+    fn client(&self, allow_private: bool, connect_ms: u64) -> Result<HttpClient, ForwardError> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = clients.get(&(allow_private, connect_ms)) {
             return Ok(c.clone());
         }
         let connect = Duration::from_millis(connect_ms);
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .retry(reqwest::retry::never())
-            .referer(false)
-            .connect_timeout(connect)
-            .dns_resolver(Arc::new(GuardedResolver::new(allow_private, connect)))
+        let mut http =
+            HttpConnector::new_with_resolver(GuardedResolver::new(allow_private, connect));
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect));
+        http.set_keepalive(Some(Duration::from_secs(15)));
+        http.set_keepalive_interval(Some(Duration::from_secs(15)));
+        http.set_keepalive_retries(Some(3));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(&self.extra_roots)?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(32)
-            .tcp_nodelay(true)
-            .user_agent(concat!("intentrail/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ForwardError::NotSent {
-                detail: format!("cannot build the HTTP client: {}", chain(&e)),
-            })?;
+            .build(TimedConnector {
+                inner: https,
+                timeout: connect,
+            });
         clients.insert((allow_private, connect_ms), client.clone());
         Ok(client)
     }
@@ -150,7 +183,7 @@ impl Forwarder {
         if !METHODS.contains(&method_name.as_str()) {
             return Err(not_sent(format!("method {:?} is not allowed", req.method)));
         }
-        let method = reqwest::Method::from_bytes(method_name.as_bytes())
+        let method = Method::from_bytes(method_name.as_bytes())
             .map_err(|_| not_sent(format!("method {:?} is not allowed", req.method)))?;
         check_path(&req.path).map_err(not_sent)?;
 
@@ -190,6 +223,13 @@ impl Forwarder {
         }
         // Uncompressed answers only, so redaction can see every byte.
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        // The defaults reqwest sent, unless the operation declared its own.
+        headers
+            .entry(USER_AGENT)
+            .or_insert(HeaderValue::from_static(USER_AGENT_VALUE));
+        headers
+            .entry(ACCEPT)
+            .or_insert(HeaderValue::from_static("*/*"));
         if let Some((_, content_type)) = &req.body {
             let v = HeaderValue::from_str(content_type)
                 .map_err(|_| not_sent("invalid content type".into()))?;
@@ -212,63 +252,99 @@ impl Forwarder {
             inject(&header, secret, &mut headers, &mut send_url).map_err(not_sent)?;
         }
 
+        // The URL may hold a query-injected credential: never shown, never put in an error.
+        let uri: Uri = send_url
+            .as_str()
+            .parse()
+            .map_err(|_| not_sent(format!("{shown_url} is not a valid request URI")))?;
+        let body = req.body.map(|(b, _)| b).unwrap_or_default();
+
         let client = self.client(connector.allow_private, connector.connect_timeout_ms)?;
-        let total = Duration::from_millis(connector.timeout_ms);
         let start = Instant::now();
-        let deadline = start + total;
+        let deadline = start + Duration::from_millis(connector.timeout_ms);
         let secrets: Vec<&Secret> = credential.into_iter().chain(extra).collect();
         let scrub = |s: String| redact::redact_str(&s, &secrets);
-        let mut attempt = 0u32;
-        let resp = loop {
-            attempt += 1;
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let mut rb = client
-                .request(method.clone(), send_url.clone())
-                .headers(headers.clone())
-                .timeout(remaining);
-            if let Some((body, _)) = &req.body {
-                rb = rb.body(body.clone());
+        // One deadline covers connect, send and the whole body; `stage` says where it struck.
+        let mut stage = Stage::Head;
+        let exchange = async {
+            let mut attempt = 0u32;
+            let resp = loop {
+                attempt += 1;
+                let mut request = Request::new(Full::new(body.clone()));
+                *request.method_mut() = method.clone();
+                *request.uri_mut() = uri.clone();
+                *request.headers_mut() = headers.clone();
+                self.attempts.fetch_add(1, Ordering::Relaxed);
+                match client.request(request).await {
+                    Ok(r) => break r,
+                    Err(e) => match classify(&e) {
+                        Failure::Refused if attempt == 1 => {
+                            tokio::time::sleep(REFUSED_RETRY_DELAY).await;
+                            continue;
+                        }
+                        Failure::Refused => {
+                            return Err(not_sent(format!(
+                                "connection to {shown_url} refused ({attempt} attempts)"
+                            )))
+                        }
+                        Failure::Ssrf(detail) => return Err(not_sent(detail)),
+                        Failure::Connect => {
+                            return Err(not_sent(scrub(format!(
+                                "cannot connect to {shown_url}: {}",
+                                chain(&e)
+                            ))))
+                        }
+                        Failure::Other => {
+                            return Err(ForwardError::Broken {
+                                detail: scrub(format!("{method_name} {shown_url}: {}", chain(&e))),
+                            })
+                        }
+                    },
+                }
+            };
+            stage = Stage::Body;
+            let (parts, mut incoming) = resp.into_parts();
+            let mut body = bytes::BytesMut::new();
+            while let Some(frame) = incoming.frame().await {
+                let frame = frame.map_err(|e| ForwardError::Broken {
+                    detail: scrub(format!(
+                        "{method_name} {shown_url}: response body broken: {}",
+                        chain(&e)
+                    )),
+                })?;
+                let Ok(chunk) = frame.into_data() else {
+                    continue; // trailers
+                };
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(ForwardError::Broken {
+                        detail: format!(
+                            "{method_name} {shown_url}: response too large (over {MAX_RESPONSE_BYTES} bytes)"
+                        ),
+                    });
+                }
+                body.extend_from_slice(&chunk);
             }
-            self.attempts.fetch_add(1, Ordering::Relaxed);
-            match rb.send().await {
-                Ok(r) => break r,
-                Err(e) => match classify(&e) {
-                    Failure::Refused if attempt == 1 => {
-                        tokio::time::sleep(REFUSED_RETRY_DELAY).await;
-                        continue;
-                    }
-                    Failure::Refused => {
-                        return Err(not_sent(format!(
-                            "connection to {shown_url} refused ({attempt} attempts)"
-                        )))
-                    }
-                    Failure::Ssrf(detail) => return Err(not_sent(detail)),
-                    Failure::Connect => {
-                        return Err(not_sent(scrub(format!(
-                            "cannot connect to {shown_url}: {}",
-                            chain(&e)
-                        ))))
-                    }
-                    Failure::Timeout => {
-                        return Err(ForwardError::Timeout {
-                            detail: format!(
-                                "{method_name} {shown_url}: no answer within {} ms",
-                                connector.timeout_ms
-                            ),
-                        })
-                    }
-                    Failure::Other => {
-                        return Err(ForwardError::Broken {
-                            detail: scrub(format!("{method_name} {shown_url}: {}", chain(&e))),
-                        })
-                    }
-                },
+            Ok((parts, body.freeze()))
+        };
+        let result = tokio::time::timeout_at(deadline, exchange).await;
+        let (parts, body) = match result {
+            Ok(r) => r?,
+            Err(_) => {
+                let what = match stage {
+                    Stage::Head => "no answer",
+                    Stage::Body => "response body not complete",
+                };
+                return Err(ForwardError::Timeout {
+                    detail: format!(
+                        "{method_name} {shown_url}: {what} within {} ms",
+                        connector.timeout_ms
+                    ),
+                });
             }
         };
-
-        let status = resp.status().as_u16();
-        let resp_headers: Vec<(String, String)> = resp
-            .headers()
+        let status = parts.status.as_u16();
+        let resp_headers: Vec<(String, String)> = parts
+            .headers
             .iter()
             .map(|(k, v)| {
                 (
@@ -277,43 +353,10 @@ impl Forwarder {
                 )
             })
             .collect();
-        let mut resp = resp;
-        let mut body = bytes::BytesMut::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                        return Err(ForwardError::Broken {
-                            detail: format!(
-                                "{method_name} {shown_url}: response too large (over {MAX_RESPONSE_BYTES} bytes)"
-                            ),
-                        });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) if e.is_timeout() => {
-                    return Err(ForwardError::Timeout {
-                        detail: format!(
-                            "{method_name} {shown_url}: response body not complete within {} ms",
-                            connector.timeout_ms
-                        ),
-                    })
-                }
-                Err(e) => {
-                    return Err(ForwardError::Broken {
-                        detail: scrub(format!(
-                            "{method_name} {shown_url}: response body broken: {}",
-                            chain(&e)
-                        )),
-                    })
-                }
-            }
-        }
         let mut out = DownstreamResponse {
             status,
             headers: resp_headers,
-            body: body.freeze(),
+            body,
             latency_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
             url: shown_url,
             method: method_name,
@@ -402,15 +445,23 @@ fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Where the total deadline struck.
+#[derive(Clone, Copy)]
+enum Stage {
+    /// Connecting, sending, or waiting for the response head.
+    Head,
+    /// Reading the response body.
+    Body,
+}
+
 enum Failure {
     Refused,
     Ssrf(String),
     Connect,
-    Timeout,
     Other,
 }
 
-fn classify(e: &reqwest::Error) -> Failure {
+fn classify(e: &hyper_util::client::legacy::Error) -> Failure {
     let mut refused = false;
     let mut source: Option<&(dyn StdError + 'static)> = e.source();
     while let Some(err) = source {
@@ -427,24 +478,20 @@ fn classify(e: &reqwest::Error) -> Failure {
         }
         source = err.source();
     }
-    if e.is_connect() {
-        if refused {
-            Failure::Refused
-        } else {
-            Failure::Connect
-        }
-    } else if e.is_timeout() {
-        Failure::Timeout
-    } else {
+    if !e.is_connect() {
         Failure::Other
+    } else if refused {
+        Failure::Refused
+    } else {
+        Failure::Connect
     }
 }
 
-/// The error's cause chain without reqwest's own message (which contains the URL, and so
-/// possibly a query-injected credential).
-fn chain(e: &reqwest::Error) -> String {
+/// The error and its causes, each shown once. None of hyper's, hyper-util's or rustls's errors
+/// carries the request URI (which may hold a query-injected credential); callers still scrub.
+fn chain(e: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let mut source = e.source();
+    let mut source = Some(e);
     while let Some(err) = source {
         let s = err.to_string();
         if !parts.last().is_some_and(|p| p.contains(&s)) {
@@ -452,13 +499,68 @@ fn chain(e: &reqwest::Error) -> String {
         }
         source = err.source();
     }
-    if parts.is_empty() {
-        if e.is_body() {
-            "body error".into()
-        } else {
-            "request error".into()
-        }
-    } else {
-        parts.join(": ")
+    parts.join(": ")
+}
+
+/// rustls as reqwest's `rustls-tls` set it up: a process-wide default provider if one is
+/// installed, else ring; TLS 1.2 and 1.3; the webpki root store; ALPN left to the connector
+/// (HTTP/1.1 only, so none).
+fn tls_config(
+    extra_roots: &[rustls::pki_types::CertificateDer<'static>],
+) -> Result<rustls::ClientConfig, ForwardError> {
+    let cannot = |e: rustls::Error| ForwardError::NotSent {
+        detail: format!("cannot build the TLS configuration: {e}"),
+    };
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for root in extra_roots {
+        roots.add(root.clone()).map_err(cannot)?;
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(cannot)?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// The HTTPS-or-HTTP connector with the connector's connect timeout over the whole of it
+/// (resolve, TCP, TLS handshake), as reqwest's `connect_timeout` had it.
+#[derive(Clone)]
+struct TimedConnector {
+    inner: HttpsConnector<HttpConnector<GuardedResolver>>,
+    timeout: Duration,
+}
+
+type Connecting = Pin<
+    Box<
+        dyn Future<Output = Result<MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>, BoxError>>
+            + Send,
+    >,
+>;
+
+impl tower_service::Service<Uri> for TimedConnector {
+    type Response = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
+    type Error = BoxError;
+    type Future = Connecting;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        let connecting = self.inner.call(dst);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(r) => r,
+                Err(_) => Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("connect timed out after {} ms", timeout.as_millis()),
+                )) as BoxError),
+            }
+        })
     }
 }

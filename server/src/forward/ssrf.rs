@@ -9,7 +9,11 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper_util::client::legacy::connect::dns::Name;
 
 /// Whether `ip` is a public unicast address a connector may reach without `allow_private`.
 ///
@@ -79,8 +83,8 @@ fn embedded_v4(hi: u16, lo: u16) -> Ipv4Addr {
 }
 
 /// The IP of a URL host written as a literal (`http://10.0.0.1`, `http://[::1]`, and the
-/// shorthand forms `127.1` or `0x7f.1` the URL parser normalizes). reqwest never resolves
-/// these, so they must be checked before sending.
+/// shorthand forms `127.1` or `0x7f.1` the URL parser normalizes). The HTTP connector never
+/// resolves these, so they must be checked before sending.
 pub fn literal_ip(host: &url::Host<&str>) -> Option<IpAddr> {
     match host {
         url::Host::Ipv4(ip) => Some(IpAddr::V4(*ip)),
@@ -110,7 +114,7 @@ impl fmt::Display for SsrfRefused {
 
 impl std::error::Error for SsrfRefused {}
 
-/// A `reqwest` resolver that resolves with tokio and, unless `allow_private`, refuses a name
+/// The forwarder's resolver (a hyper-util `HttpConnector` resolver service) that resolves with tokio and, unless `allow_private`, refuses a name
 /// when **any** of its addresses is not public (all-or-nothing, so a mixed answer is a clear
 /// error rather than a silent choice). Resolution is bounded by `timeout`.
 #[derive(Debug, Clone)]
@@ -162,13 +166,24 @@ impl GuardedResolver {
     }
 }
 
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
+/// What [`GuardedResolver`] answers when used as the connector's resolver service.
+pub type Resolving =
+    Pin<Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, std::io::Error>> + Send>>;
+
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Resolving;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
         let this = self.clone();
-        let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs = this.lookup(&host).await?;
-            Ok(Box::new(addrs.into_iter()) as Addrs)
+            let addrs = this.lookup(name.as_str()).await?;
+            Ok(addrs.into_iter())
         })
     }
 }

@@ -368,6 +368,100 @@ async fn hostname_is_allowed_when_the_connector_allows_private() {
     assert_eq!(d.seen().len(), 1);
 }
 
+/// An HTTPS downstream on 127.0.0.1 (certificate for `localhost`, issued by the test CA in
+/// `testdata/`, which is test-only key material): answers `<method> <uri> host=<host>`.
+async fn https_downstream() -> std::net::SocketAddr {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(include_bytes!("testdata/leaf.pem"))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("leaf cert");
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("testdata/leaf.key")).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let answer = hyper::service::service_fn(|req: hyper::Request<_>| async move {
+                    let host = req
+                        .headers()
+                        .get("host")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-")
+                        .to_owned();
+                    let text = format!("{} {} host={host}", req.method(), req.uri());
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                        http_body_util::Full::new(bytes::Bytes::from(text)),
+                    ))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), answer)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn https_is_verified_against_the_roots_and_then_forwarded() {
+    use rustls::pki_types::pem::PemObject as _;
+    let addr = https_downstream().await;
+    let key = Secret::new(KEY.into());
+    let c = connector(
+        &format!("https://localhost:{}/api", addr.port()),
+        AuthStyle::Query {
+            name: "api_key".into(),
+        },
+        Some("env:FORWARD_TEST_KEY"),
+    );
+
+    // The rail's roots (webpki) do not know the test CA: refused in the handshake, nothing sent.
+    let f = Forwarder::new();
+    let e = f
+        .send(&c, get("/v1/items"), Some(&key))
+        .await
+        .expect_err("untrusted");
+    assert!(matches!(e, ForwardError::NotSent { .. }), "{e}");
+    assert!(e.detail().contains("certificate"), "{e}");
+    assert!(!e.detail().contains("canary"), "the credential leaked");
+    assert_eq!(f.attempts(), 1);
+
+    // Trusting the test CA: the exchange goes through TLS with the right host header.
+    let ca = rustls::pki_types::CertificateDer::from_pem_slice(include_bytes!("testdata/ca.pem"))
+        .expect("ca");
+    let f = Forwarder::with_extra_root(ca);
+    let out = f
+        .send(&c, get("/v1/items"), Some(&key))
+        .await
+        .expect("https");
+    assert_eq!(out.status, 200);
+    let body = String::from_utf8_lossy(&out.body);
+    assert!(body.starts_with("GET /api/v1/items?api_key="), "{body}");
+    assert!(
+        body.ends_with(&format!(" host=localhost:{}", addr.port())),
+        "{body}"
+    );
+    assert!(!body.contains("canary"), "the credential was not redacted");
+    assert_eq!(
+        out.url,
+        format!("https://localhost:{}/api/v1/items", addr.port())
+    );
+}
+
 #[tokio::test]
 async fn slow_downstream_times_out_and_is_not_retried() {
     let (count, addr) = raw_server(|s| async move {
