@@ -684,11 +684,14 @@ impl Rail {
         self.forward_and_record(t, &a.claims, ready).await
     }
 
-    /// Two-phase execute: consume → credential → forwarding → forward → receipt. The permit has
-    /// been verified and its hash matches `params`. The consume comes first, as ONE conditional
-    /// update, so replays are refused at once and never cost a credential-store round trip;
-    /// `forwarding` is recorded once the credential is in hand, so a crash before it is
-    /// recovered as `not_forwarded`, after it as `unknown`.
+    /// Two-phase execute: credential → consume into `forwarding` → forward → receipt. The
+    /// permit has been verified and its hash matches `params`. The request is built and the
+    /// credential fetched first; then ONE conditional update consumes the permit straight into
+    /// `forwarding` (one durable commit, as one-shot's `issue_and_consume`), so exactly one
+    /// concurrent execute wins and a crash after it is recovered as `unknown`. A refusal before
+    /// the consume (no binding, credential store down…) is receipted and leaves the permit
+    /// unspent, like a payload hash mismatch; a replay of a spent permit is refused at the
+    /// consume, after its credential fetch (the agent's own, verified permit).
     async fn execute_permit(
         &self,
         t: &Tenant,
@@ -696,9 +699,17 @@ impl Rail {
         claims: &PermitClaims,
         params: &Value,
     ) -> Result<Value, AppError> {
+        let ready = match self.ready_to_send(t, p, claims, params).await {
+            Ok(ready) => ready,
+            Err(Refusal::Receipted(r, err)) => return Err(self.refuse(t, *r, err).await),
+            Err(Refusal::Bare(err)) => {
+                let r = execution_draft(t, &p.agent, claims);
+                return Err(self.refuse(t, r, err).await);
+            }
+        };
         let consumed = self
             .ledger
-            .consume_permit(&t.id, &claims.jti)
+            .consume_for_forward(&t.id, &claims.jti)
             .await
             .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?;
         let refused = match consumed {
@@ -717,26 +728,6 @@ impl Rail {
             return Err(self.refuse(t, r, err).await);
         }
         // From here on the permit is spent: every path finishes it with an outcome.
-        let ready = match self.ready_to_send(t, p, claims, params).await {
-            Ok(ready) => ready,
-            Err(Refusal::Receipted(r, err)) => {
-                return Err(self
-                    .finish_failed(t, *r, &claims.jti, Outcome::NotForwarded, err)
-                    .await)
-            }
-            Err(Refusal::Bare(err)) => {
-                let r = execution_draft(t, &p.agent, claims);
-                return Err(self
-                    .finish_failed(t, r, &claims.jti, Outcome::NotForwarded, err)
-                    .await);
-            }
-        };
-        if let Err(e) = self.ledger.mark_forwarding(&t.id, &claims.jti).await {
-            let err = AppError::from(intentrail_core::Error::from(e));
-            return Err(self
-                .finish_failed(t, ready.r, &claims.jti, Outcome::NotForwarded, err)
-                .await);
-        }
         self.forward_and_finish(t, claims, ready).await
     }
 

@@ -529,6 +529,42 @@ async fn test_missing_credential_is_503_and_nothing_forwarded() {
     assert_eq!(last_receipt(&rail).await["outcome"], "not_forwarded");
 }
 
+/// Two-phase: a refusal before the permit is consumed (here the credential store has no
+/// credential) is receipted and leaves the permit unspent; once the credential is there the
+/// same permit runs exactly once, and a replay is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_a_refusal_before_the_consume_leaves_the_permit_unspent() {
+    const VAR: &str = "INTENTRAIL_TEST_PIPELINE_LATE_CREDENTIAL";
+    std::env::remove_var(VAR);
+    let rail = TestRail::start(Options {
+        credential: Some(format!("env:{VAR}")),
+        ..Options::default()
+    })
+    .await;
+    let params = TestRail::refund(3);
+    let permit = rail.permit(&params).await;
+    let execute = json!({"permit": permit, "params": params});
+    let (s, b) = rail.post("/v1/execute", execute.clone()).await;
+    assert_eq!((s, code(&b)), (503, "credential_unavailable"), "{b}");
+    let refused = last_receipt(&rail).await;
+    assert_eq!(
+        (refused["kind"].as_str(), refused["outcome"].as_str()),
+        (Some("execution"), Some("not_forwarded")),
+        "{refused}"
+    );
+    assert_eq!(rail.log.count(), 0);
+
+    std::env::set_var(VAR, "sk_test_late_credential");
+    let (s, b) = rail.post("/v1/execute", execute.clone()).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["receipt"]["outcome"], "success");
+    let (s, b) = rail.post("/v1/execute", execute).await;
+    assert_eq!((s, code(&b)), (409, "permit_already_used"), "{b}");
+    std::env::remove_var(VAR);
+    assert_eq!(rail.log.count(), 1, "forwarded exactly once");
+    assert!(rail.verify_chain().await >= 4);
+}
+
 // ---- catalog, jwks, receipts --------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
