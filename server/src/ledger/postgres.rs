@@ -15,7 +15,10 @@
 //!   then commits: appends of one tenant are serialized across instances, tenants do not wait
 //!   for each other. Within an instance, appends of one tenant queued while a commit is in
 //!   flight go together in the next transaction (group commit, up to [`MAX_APPEND_BATCH`]), so
-//!   the head lock is taken once per batch, not once per receipt. `PRIMARY KEY (tenant, seq)`
+//!   the head lock is taken once per batch, not once per receipt, and the batch's receipts are
+//!   signed together (one Ed25519 signature over their Merkle root, each receipt with its own
+//!   proof, written into the stored bodies in one `UPDATE … FROM unnest(…)` before the
+//!   commit; a lone receipt is signed alone before its insert). `PRIMARY KEY (tenant, seq)`
 //!   and `UNIQUE (id)` stay as the backstop against forks.
 //! - *Recovery with several instances*: each ledger holds a session advisory lock (its
 //!   *instance key*) on a dedicated connection for as long as it lives, and stamps that key on
@@ -541,6 +544,70 @@ async fn drain_appends(pool: Arc<Pool>, queues: Arc<AppendQueues>, tenant: Strin
     }
 }
 
+/// Sign the receipts `out[i]` for each `(i, key)` of `unsigned` (stored unsigned, consecutive
+/// seqs in order): one signature per run under one key, then their stored bodies are replaced
+/// by the signed ones in ONE statement, inside the append's transaction.
+async fn sign_stored(
+    tx: &tokio_postgres::Transaction<'_>,
+    tenant: &str,
+    out: &mut [Result<Receipt, LedgerError>],
+    unsigned: &[(usize, Arc<SigningKey>)],
+) -> Result<(), LedgerError> {
+    let mut seqs: Vec<i64> = Vec::with_capacity(unsigned.len());
+    let mut bodies: Vec<String> = Vec::with_capacity(unsigned.len());
+    let mut start = 0;
+    while start < unsigned.len() {
+        let kid = unsigned[start].1.kid();
+        let end = start
+            + unsigned[start..]
+                .iter()
+                .take_while(|(_, k)| k.kid() == kid)
+                .count();
+        let run: Vec<&Receipt> = unsigned[start..end]
+            .iter()
+            .filter_map(|(i, _)| out.get(*i).and_then(|r| r.as_ref().ok()))
+            .collect();
+        let hashes: Vec<&str> = run.iter().map(|r| r.hash.as_str()).collect();
+        let Some((sig, proofs)) = intentrail_core::batch::sign(&unsigned[start].1, &hashes) else {
+            break;
+        };
+        for ((i, _), proof) in unsigned[start..end].iter().zip(proofs) {
+            let Some(Ok(r)) = out.get_mut(*i) else {
+                continue;
+            };
+            r.sig.clone_from(&sig);
+            r.batch = proof;
+            seqs.push(to_i64(r.seq, "receipt seq")?);
+            bodies.push(
+                serde_json::to_string(r).map_err(|e| {
+                    LedgerError::Internal(format!("cannot serialize a receipt: {e}"))
+                })?,
+            );
+        }
+        start = end;
+    }
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    let n = tx
+        .execute(
+            "UPDATE receipts AS r SET body = u.body
+             FROM unnest($2::bigint[], $3::text[]) AS u(seq, body)
+             WHERE r.tenant = $1 AND r.seq = u.seq",
+            &[&tenant, &seqs, &bodies],
+        )
+        .await
+        .map_err(|e| db_err("store receipt signatures", &e))?;
+    if n != seqs.len() as u64 {
+        return Err(LedgerError::Internal(format!(
+            "{} receipt signatures stored for {} receipts",
+            n,
+            seqs.len()
+        )));
+    }
+    Ok(())
+}
+
 /// One transaction: lock the tenant's head, seal and insert each receipt on top of the last,
 /// move the head, commit. A receipt whose id is already stored is answered with
 /// [`LedgerError::Internal`] and takes no seq; any other failure fails the whole batch (nothing
@@ -572,6 +639,10 @@ async fn append_batch(
     let mut prev: String = get(&head, 1, "chain head")?;
     let start = last;
     let now = now_ms();
+    // A lone receipt is signed before its insert; several are signed together once stored
+    // (one signature per run under one key, see `intentrail_core::batch`).
+    let alone = items.len() == 1;
+    let mut unsigned: Vec<(usize, Arc<SigningKey>)> = Vec::new();
     let mut out = Vec::with_capacity(items.len());
     for (mut draft, key, with) in items {
         if draft.tenant != tenant {
@@ -633,7 +704,12 @@ async fn append_batch(
             .ok_or_else(|| LedgerError::Internal("receipt seq overflow".into()))?;
         draft.seq = seq;
         draft.prev.clone_from(&prev);
-        if let Err(e) = draft.seal(&key) {
+        let sealed = if alone {
+            draft.seal(&key)
+        } else {
+            draft.seal_unsigned(key.kid())
+        };
+        if let Err(e) = sealed {
             out.push(Err(LedgerError::Internal(format!(
                 "cannot seal a receipt: {e}"
             ))));
@@ -673,8 +749,12 @@ async fn append_batch(
         }
         last = seq;
         prev.clone_from(&draft.hash);
+        if !alone {
+            unsigned.push((out.len(), key));
+        }
         out.push(Ok(draft));
     }
+    sign_stored(&tx, &tenant, &mut out, &unsigned).await?;
     if last != start {
         tx.execute(
             "UPDATE chain_heads SET seq = $2, hash = $3 WHERE tenant = $1",
