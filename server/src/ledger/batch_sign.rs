@@ -64,15 +64,16 @@ pub(super) fn clear() {
     QUEUE.with(|q| q.borrow_mut().clear());
 }
 
-/// The signatures of one committed batch, by (tenant, seq).
+/// The signatures of one committed batch, by receipt `hash` (unique: it covers tenant, seq
+/// and id).
 #[derive(Debug, Default)]
-pub(super) struct Seals(HashMap<(String, u64), (Arc<str>, Option<BatchProof>)>);
+pub(super) struct Seals(HashMap<String, (Arc<str>, Option<BatchProof>)>);
 
 impl Seals {
     /// Put the signature (and proof) of `r` in place. A receipt of this batch without one is an
     /// internal error (never answered unsigned).
     pub(super) fn fill(&self, r: &mut Receipt) -> Result<(), LedgerError> {
-        let Some((sig, proof)) = self.0.get(&(r.tenant.clone(), r.seq)) else {
+        let Some((sig, proof)) = self.0.get(r.hash.as_str()) else {
             return Err(LedgerError::Internal(format!(
                 "receipt seq {} of tenant {:?} was not signed",
                 r.seq, r.tenant
@@ -108,16 +109,17 @@ pub(super) fn sign_queued(conn: &Connection) -> Result<Seals, LedgerError> {
         };
         let first_seq = to_i64(first.seq, "receipt seq")?;
         let last_seq = to_i64(run[run.len() - 1].seq, "receipt seq")?;
+        let tenant = first.tenant.clone();
         conn.prepare_cached(
             "INSERT INTO receipt_batches (tenant, first_seq, last_seq, sig) VALUES (?1, ?2, ?3, ?4)",
         )
-        .and_then(|mut st| st.execute(params![first.tenant, first_seq, last_seq, sig]))
+        .and_then(|mut st| st.execute(params![tenant, first_seq, last_seq, sig]))
         .map_err(|e| super::sqlite::db_err("store a receipt batch signature", e))?;
         let sig: Arc<str> = sig.into();
-        for (u, proof) in run.iter().zip(proofs) {
+        for (u, proof) in queued[start..end].iter_mut().zip(proofs) {
             seals
                 .0
-                .insert((u.tenant.clone(), u.seq), (Arc::clone(&sig), proof));
+                .insert(std::mem::take(&mut u.hash), (Arc::clone(&sig), proof));
         }
         start = end;
     }

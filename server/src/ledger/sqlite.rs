@@ -1354,6 +1354,23 @@ mod tests {
         (dir, path)
     }
 
+    /// Keep the writer busy for half a second (once it has started on it), so the jobs sent
+    /// meanwhile queue up and are drained into one batch. Await the handle to release.
+    async fn hold_writer(
+        l: &Arc<SqliteLedger>,
+    ) -> tokio::task::JoinHandle<Result<(), LedgerError>> {
+        let l = Arc::clone(l);
+        let blocker = tokio::spawn(async move {
+            l.write(|_| {
+                std::thread::sleep(Duration::from_millis(500));
+                Ok(())
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        blocker
+    }
+
     async fn open_at(path: &Path) -> Arc<dyn Ledger> {
         Arc::new(SqliteLedger::open(path).await.expect("open"))
     }
@@ -1570,17 +1587,7 @@ mod tests {
             .map_err(|e| db_err("test insert", e))
         };
         // Hold the writer so the next jobs queue up and are drained into one batch.
-        let blocker = {
-            let l = Arc::clone(&l);
-            tokio::spawn(async move {
-                l.write(|_| {
-                    std::thread::sleep(Duration::from_millis(200));
-                    Ok(())
-                })
-                .await
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let blocker = hold_writer(&l).await;
         let mut tasks = Vec::new();
         for i in 0..30 {
             let l = Arc::clone(&l);
@@ -1639,17 +1646,7 @@ mod tests {
             suite::test_key(),
             Arc::new(SigningKey::from_bytes(&[42u8; 32])),
         );
-        let blocker = {
-            let l = Arc::clone(&l);
-            tokio::spawn(async move {
-                l.write(|_| {
-                    std::thread::sleep(Duration::from_millis(200));
-                    Ok(())
-                })
-                .await
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let blocker = hold_writer(&l).await;
         let mut tasks = Vec::new();
         for i in 0..6 {
             let (l, key) = (Arc::clone(&l), if i < 3 { &k1 } else { &k2 }.clone());
@@ -1688,17 +1685,7 @@ mod tests {
         let l = Arc::new(SqliteLedger::open(&p).await.expect("open"));
         let key = suite::test_key();
         let keys = HashMap::from([(key.kid().to_owned(), key.verifying_key())]);
-        let blocker = {
-            let l = Arc::clone(&l);
-            tokio::spawn(async move {
-                l.write(|_| {
-                    std::thread::sleep(Duration::from_millis(200));
-                    Ok(())
-                })
-                .await
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let blocker = hold_writer(&l).await;
         let tasks: Vec<_> = (0..24)
             .map(|i| {
                 let (l, key) = (Arc::clone(&l), Arc::clone(&key));
