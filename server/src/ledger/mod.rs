@@ -114,7 +114,11 @@ pub trait Ledger: Send + Sync + 'static {
 
     /// ONE atomic conditional update `Issued → Consumed` for (tenant, jti). Exactly one
     /// concurrent caller gets `Consumed(record)`; the others get `AlreadyUsed`. A jti that was
-    /// never issued for this tenant is `NotFound`.
+    /// never issued for this tenant is `NotFound`. The pipeline itself no longer stops in
+    /// `Consumed` (one-shot and two-phase both go straight to `Forwarding`, see
+    /// [`Ledger::consume_for_forward`]); this step and [`Ledger::mark_forwarding`] stay as the
+    /// state machine's parts, which that default composes, the suite checks and recovery of
+    /// `Consumed` rows (ledgers written by earlier versions) still relies on.
     async fn consume_permit(&self, tenant: &str, jti: &str) -> Result<ConsumeOutcome, LedgerError>;
 
     /// `Consumed → Forwarding`. Called and acknowledged BEFORE any byte leaves the rail, so a
