@@ -25,7 +25,7 @@
 //! (`ORDER BY seq DESC LIMIT 1` on the `(tenant, seq)` key), hash `seq = last + 1`,
 //! `prev = last hash`, insert. `PRIMARY KEY (tenant, seq)` and `UNIQUE (id)` are the backstop.
 //! The receipts of a batch are signed together just before `COMMIT`, one signature per tenant
-//! per batch, stored in `receipt_batches` in the same transaction (see [`super::batch_sign`]).
+//! per batch, stored in `receipt_batches` in the same transaction (see `ledger/batch_sign.rs`).
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
