@@ -4,7 +4,10 @@
 //! driven through the REAL `intentrail serve` binary at `RUST_LOG=trace`; then every byte the
 //! rail produced — its stdout/stderr, every response to the agent, the receipts, /metrics and
 //! the ledger database files (db, -wal, -shm) — is scanned for every canary and every store
-//! credential, raw and base64 / base64url / URL-encoded / JSON-escaped: zero hits.
+//! credential, raw and base64 / base64url / URL-encoded / JSON-escaped: zero hits. What the
+//! agent received is also scanned as the agent could read it: inflated (gzip, deflate) and with
+//! JSON escapes, percent-encoding and HTML character references undone; the downstream echoes
+//! the credentials in such spellings and compressed, on the JSON API and in transparent mode.
 //!
 //! The downstream is checked to have received every canary, so the scan cannot pass vacuously.
 //! Without moto the AWS canary is left out (and the run fails when `CI=true`).
@@ -22,6 +25,12 @@ use credentials_support::{
     downstream, random_hex, write_config, AzureDouble, Moto, Setup, VaultDouble,
 };
 use serde_json::{json, Value};
+
+/// A profile for transparent mode: the same downstream, the vendor's own request shape.
+const ECHO_PROFILE: &str = r#"{"openapi": "3.1.0", "info": {"title": "echo", "version": "1"},
+  "paths": {"/{route}/refunds": {"post": {"operationId": "refund",
+    "parameters": [{"name": "route", "in": "path", "required": true, "schema": {"type": "string"}}],
+    "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}}}}"#;
 
 /// A canary with characters that every encoding changes (`+`, `/`, `=`).
 fn canary(provider: &str) -> String {
@@ -145,11 +154,136 @@ impl Transcript {
             self.0.extend_from_slice(v.as_bytes());
             self.0.push(b'\n');
         }
+        let coding = r
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = r.bytes().await.unwrap();
         self.0.extend_from_slice(&body);
         self.0.push(b'\n');
+        // What the agent can read out of it: inflated, then unescaped.
+        let inflated = inflate(&body, coding.as_deref());
+        self.0.extend_from_slice(&readings(&inflated));
+        self.0.push(b'\n');
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
+}
+
+/// The body a client gets from `Content-Encoding: gzip|deflate` (else as it is).
+fn inflate(body: &[u8], coding: Option<&str>) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    let ok = match coding {
+        Some("gzip") => flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .is_ok(),
+        Some("deflate") => flate2::read::ZlibDecoder::new(body)
+            .read_to_end(&mut out)
+            .is_ok(),
+        _ => false,
+    };
+    if ok {
+        out
+    } else {
+        body.to_vec()
+    }
+}
+
+/// `text` after three rounds of undoing what a reader can undo: JSON `\uXXXX` (surrogate pairs
+/// included) and `\/`, percent-encoding, HTML numeric character references. Written for the
+/// test, independently of the rail's redaction.
+fn readings(text: &[u8]) -> Vec<u8> {
+    let mut cur = String::from_utf8_lossy(text).into_owned();
+    for _ in 0..3 {
+        cur = unescape_json(&cur);
+        cur = unescape_percent(&cur);
+        cur = unescape_html(&cur);
+    }
+    cur.into_bytes()
+}
+
+fn unescape_json(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut units: Vec<u16> = Vec::new();
+    let mut out = String::new();
+    let flush = |units: &mut Vec<u16>, out: &mut String| {
+        out.extend(char::decode_utf16(units.drain(..)).map(|c| c.unwrap_or('?')));
+    };
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'u') {
+            if let Some(u) = s
+                .get(i + 2..i + 6)
+                .and_then(|h| u16::from_str_radix(h, 16).ok())
+            {
+                units.push(u);
+                i += 6;
+                continue;
+            }
+        }
+        flush(&mut units, &mut out);
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'/') {
+            out.push('/');
+            i += 2;
+            continue;
+        }
+        let c = s[i..].chars().next().unwrap();
+        out.push(c);
+        i += c.len_utf8();
+    }
+    flush(&mut units, &mut out);
+    out
+}
+
+fn unescape_percent(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn unescape_html(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find("&#") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 2..];
+        let (radix, digits) = match tail.strip_prefix(['x', 'X']) {
+            Some(d) => (16, d),
+            None => (10, tail),
+        };
+        let decoded = digits.find(';').and_then(|end| {
+            let c = u32::from_str_radix(&digits[..end], radix).ok()?;
+            Some((char::from_u32(c)?, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &digits[end + 1..];
+            }
+            None => {
+                out.push_str("&#");
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,6 +344,8 @@ async fn no_secret_escapes_the_rail() {
         credential: "env:IR_CANARY_ENV_KEY".into(),
         extras,
         providers,
+        profile: Some("echo".into()),
+        profile_actions: vec!["echo.refund".into()],
         ..Setup::default()
     };
     let keys = write_config(work.path(), "127.0.0.1:0", down_addr, &setup);
@@ -285,6 +421,45 @@ async fn no_secret_escapes_the_rail() {
             .unwrap();
         statuses.push((route, t.record(r).await.0, expected));
     }
+    // echoing in escaped spellings and compressed (the rail asked for `identity`), and a
+    // coding the rail cannot decode: refused, since the rail cannot inspect it
+    for (route, expected) in [
+        ("escaped", 200),
+        ("gzip", 200),
+        ("deflate", 200),
+        ("brotli", 502),
+    ] {
+        let r = agent(client.post(format!("{url}/v1/actions/money.refund")))
+            .json(&json!({"params": params(route, 700)}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push((route, t.record(r).await.0, expected));
+    }
+    // the same through transparent mode, with the vendor's own request shape
+    let r = client
+        .put(format!("{url}/v1/admin/profiles/echo"))
+        .bearer_auth(&keys.admin_key)
+        .body(ECHO_PROFILE)
+        .send()
+        .await
+        .unwrap();
+    statuses.push(("profile upload", t.record(r).await.0, 201));
+    for (route, expected) in [
+        ("escaped", 200),
+        ("gzip", 200),
+        ("deflate", 200),
+        ("brotli", 502),
+    ] {
+        let r = client
+            .post(format!("{url}/v1/proxy/echo/{route}/refunds"))
+            .bearer_auth(&keys.api_key)
+            .json(&json!({"amount": 700}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push((route, t.record(r).await.0, expected));
+    }
     // echoing under an idempotency key, twice: the second answer is replayed from the ledger
     for _ in 0..2 {
         let r = agent(client.post(format!("{url}/v1/actions/money.refund")))
@@ -353,8 +528,8 @@ async fn no_secret_escapes_the_rail() {
     }
     let forwarded = seen.count();
     assert_eq!(
-        forwarded, 6,
-        "allowed, replayed once, slow, fail, echo, idempotent echo"
+        forwarded, 14,
+        "allowed, replayed once, slow, fail, echo, 4 escaped/compressed twice, idempotent echo"
     );
     for (name, value, header) in &canaries {
         let delivered = (0..forwarded)

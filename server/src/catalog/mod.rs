@@ -92,44 +92,62 @@ impl Action {
 /// Check `instance` against a compiled schema. On failure, returns every violation (in the
 /// validator's order), each with its pointer; messages never echo values.
 pub fn violations(validator: &Validator, instance: &Value) -> Result<(), Vec<Violation>> {
-    {
-        if validator.is_valid(instance) {
-            return Ok(());
-        }
-        let mut out = Vec::new();
-        for err in validator.iter_errors(instance) {
-            let at = err.instance_path.as_str();
-            match &err.kind {
-                ValidationErrorKind::Required { property } => {
-                    let name = property.as_str().unwrap_or_default();
+    if validator.is_valid(instance) {
+        return Ok(());
+    }
+    let mut out = collect(validator, instance);
+    if out.is_empty() {
+        // `is_valid` and `iter_errors` disagreeing would be a validator bug: stay closed.
+        out.push(Violation {
+            pointer: String::new(),
+            message: "params do not match the schema".to_owned(),
+        });
+    }
+    Err(out)
+}
+
+/// Every violation `validator` finds in `instance` (none when it is valid).
+pub(crate) fn collect(validator: &Validator, instance: &Value) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for err in validator.iter_errors(instance) {
+        let at = err.instance_path.as_str();
+        match &err.kind {
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                out.push(Violation {
+                    pointer: child_pointer(at, name),
+                    message: "required property is missing".to_owned(),
+                });
+            }
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for name in unexpected {
                     out.push(Violation {
                         pointer: child_pointer(at, name),
-                        message: "required property is missing".to_owned(),
+                        message: "property is not allowed".to_owned(),
                     });
                 }
-                ValidationErrorKind::AdditionalProperties { unexpected } => {
-                    for name in unexpected {
-                        out.push(Violation {
-                            pointer: child_pointer(at, name),
-                            message: "property is not allowed".to_owned(),
-                        });
-                    }
-                }
-                _ => out.push(Violation {
-                    pointer: truncate(at),
-                    message: truncate(&err.masked_with("value").to_string()),
-                }),
             }
+            ValidationErrorKind::Custom { message } => {
+                match crate::profile::bounds::nested(message) {
+                    Some(below) => {
+                        out.extend(below.into_iter().map(|(pointer, message)| Violation {
+                            pointer: truncate(&format!("{at}{pointer}")),
+                            message,
+                        }))
+                    }
+                    None => out.push(Violation {
+                        pointer: truncate(at),
+                        message: truncate(message),
+                    }),
+                }
+            }
+            _ => out.push(Violation {
+                pointer: truncate(at),
+                message: truncate(&err.masked_with("value").to_string()),
+            }),
         }
-        if out.is_empty() {
-            // `is_valid` and `iter_errors` disagreeing would be a validator bug: stay closed.
-            out.push(Violation {
-                pointer: String::new(),
-                message: "params do not match the schema".to_owned(),
-            });
-        }
-        Err(out)
     }
+    out
 }
 
 /// `parent` + `/` + the RFC 6901-escaped `name`, cut to a sane length.

@@ -17,8 +17,8 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE,
-    USER_AGENT,
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING,
+    CONTENT_TYPE, USER_AGENT,
 };
 use hyper::{Method, Request, Uri};
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
@@ -343,9 +343,14 @@ impl Forwarder {
             }
         };
         let status = parts.status.as_u16();
+        let (body, decoded) =
+            decode_content(&parts.headers, body).map_err(|why| ForwardError::Broken {
+                detail: format!("{method_name} {shown_url}: {why}"),
+            })?;
         let resp_headers: Vec<(String, String)> = parts
             .headers
             .iter()
+            .filter(|(k, _)| !(decoded && *k == CONTENT_ENCODING))
             .map(|(k, v)| {
                 (
                     k.as_str().to_owned(),
@@ -364,6 +369,66 @@ impl Forwarder {
         redact::redact(&mut out, &secrets);
         Ok(out)
     }
+}
+
+/// The body with its content codings undone: `(body, whether it was decoded)`. The rail asks
+/// for `identity`; a downstream that answers `gzip`, `x-gzip` or `deflate` anyway is decoded
+/// (at most [`MAX_RESPONSE_BYTES`] of output), so redaction sees every byte. Any other coding,
+/// or several stacked, is refused: the rail cannot inspect it, so it cannot pass it on.
+fn decode_content(headers: &HeaderMap, body: Bytes) -> Result<(Bytes, bool), String> {
+    use std::io::Read as _;
+    let mut codings = Vec::new();
+    for v in headers.get_all(CONTENT_ENCODING) {
+        let v = String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase();
+        codings.extend(
+            v.split(',')
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty() && c != "identity"),
+        );
+    }
+    let coding = match codings.as_slice() {
+        [] => return Ok((body, false)),
+        [one] => one.as_str(),
+        _ => {
+            return Err(format!(
+                "the response uses several content codings ({}), which the rail does not inspect",
+                codings.join(", ")
+            ))
+        }
+    };
+    let limit = u64::try_from(MAX_RESPONSE_BYTES).unwrap_or(u64::MAX) + 1;
+    let mut out = Vec::new();
+    let read = match coding {
+        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut out),
+        // RFC 9110 `deflate` is the zlib format; some servers send a raw deflate stream.
+        "deflate" => match flate2::read::ZlibDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut out)
+        {
+            Ok(n) => Ok(n),
+            Err(_) => {
+                out.clear();
+                flate2::read::DeflateDecoder::new(&body[..])
+                    .take(limit)
+                    .read_to_end(&mut out)
+            }
+        },
+        other => {
+            return Err(format!(
+                "the response uses content coding {:?}, which the rail does not inspect",
+                other.chars().take(40).collect::<String>()
+            ))
+        }
+    };
+    read.map_err(|e| format!("the {coding} response body does not decode: {e}"))?;
+    if out.len() > MAX_RESPONSE_BYTES {
+        return Err(format!(
+            "response too large once decoded (over {MAX_RESPONSE_BYTES} bytes)"
+        ));
+    }
+    Ok((Bytes::from(out), true))
 }
 
 impl Default for Forwarder {

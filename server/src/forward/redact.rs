@@ -4,8 +4,13 @@
 //! JSON-escaped, percent-encoded (upper- and lower-case hex, and form style), base64 and
 //! base64url (padded or not, and embedded in a longer base64 text such as
 //! `Basic base64(user:secret)`) — is replaced by [`REDACTED`] in header values and the body;
-//! a header whose *name* contains one is dropped; the headers in [`DROPPED_HEADERS`] (and any
-//! named by `Connection`) are dropped.
+//! so is every spelling a reader can decode back into one of those forms with escapes: JSON
+//! backslash escapes (`\/`, `\uXXXX` for any character, surrogate pairs), percent-encoding of
+//! any byte in any hex case, and HTML numeric character references, mixed freely and nested
+//! up to [`DECODE_ROUNDS`] deep (the whole escape is replaced, so JSON stays JSON). A header
+//! whose *name* contains one is dropped; the headers in [`DROPPED_HEADERS`] (and any named by
+//! `Connection`) are dropped. Compressed bodies are decoded before they get here
+//! (`forward::client`).
 //!
 //! Secrets shorter than [`MIN_SECRET_LEN`] bytes are skipped: replacing every `ab` in a body
 //! would destroy it and protect nothing (such a secret is guessable anyway).
@@ -22,6 +27,9 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// Secrets shorter than this many bytes are not redacted (see the module docs).
 pub const MIN_SECRET_LEN: usize = 4;
+
+/// How many layers of escapes are decoded (e.g. `%5Cu0073`: a percent-encoded JSON escape).
+pub const DECODE_ROUNDS: usize = 3;
 
 /// Shortest run of secret bytes whose base64 is searched inside longer base64 text
 /// (shorter runs would match unrelated base64 by chance).
@@ -181,6 +189,56 @@ fn find_all(hay: &[u8], patterns: &[Pattern]) -> Vec<(usize, usize)> {
             }
         }
     }
+    merge(ranges)
+}
+
+/// `Some(redacted)` when anything matched.
+fn redact_with(hay: &[u8], patterns: &[Pattern]) -> Option<Vec<u8>> {
+    if patterns.is_empty() {
+        return None;
+    }
+    let mut ranges = find_all(hay, patterns);
+    ranges.extend(find_decoded(hay, patterns));
+    if ranges.is_empty() {
+        return None;
+    }
+    let ranges = merge(ranges);
+    let mut out = Vec::with_capacity(hay.len());
+    let mut pos = 0;
+    for (s, e) in ranges {
+        out.extend_from_slice(&hay[pos..s]);
+        out.extend_from_slice(REDACTED.as_bytes());
+        pos = e;
+    }
+    out.extend_from_slice(&hay[pos..]);
+    Some(out)
+}
+
+/// Ranges of `hay` that decode (through up to [`DECODE_ROUNDS`] layers of escapes) into text
+/// where a pattern occurs.
+fn find_decoded(hay: &[u8], patterns: &[Pattern]) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    // Each layer's view, with the map from its positions to the layer below.
+    let mut layers: Vec<Decoded> = Vec::new();
+    for _ in 0..DECODE_ROUNDS {
+        let below: &[u8] = layers.last().map_or(hay, |l| &l.text);
+        let Some(view) = Decoded::new(below) else {
+            break;
+        };
+        for (mut s, mut e) in find_all(&view.text, patterns) {
+            // Down through every layer to `hay`.
+            for layer in std::iter::once(&view).chain(layers.iter().rev()) {
+                (s, e) = layer.source(s, e);
+            }
+            found.push((s, e));
+        }
+        layers.push(view);
+    }
+    found
+}
+
+/// Sorted, merged ranges.
+fn merge(mut ranges: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
     ranges.sort_unstable();
     let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
     for (s, e) in ranges {
@@ -192,24 +250,129 @@ fn find_all(hay: &[u8], patterns: &[Pattern]) -> Vec<(usize, usize)> {
     merged
 }
 
-/// `Some(redacted)` when anything matched.
-fn redact_with(hay: &[u8], patterns: &[Pattern]) -> Option<Vec<u8>> {
-    if patterns.is_empty() {
-        return None;
+/// One layer of escapes decoded. `escapes` holds, in order, each decoded escape as
+/// (start in `text`, its length in `text`, start in the source, its length in the source);
+/// every other byte maps one to one.
+struct Decoded {
+    text: Zeroizing<Vec<u8>>,
+    escapes: Vec<(usize, usize, usize, usize)>,
+}
+
+impl Decoded {
+    /// `None` when `src` holds no escape.
+    fn new(src: &[u8]) -> Option<Decoded> {
+        let first = src.iter().position(|&b| matches!(b, b'\\' | b'%' | b'&'))?;
+        let mut text = Zeroizing::new(Vec::with_capacity(src.len()));
+        text.extend_from_slice(&src[..first]);
+        let mut escapes = Vec::new();
+        let mut i = first;
+        while i < src.len() {
+            match unescape(&src[i..]) {
+                Some((len, ch)) => {
+                    let mut buf = [0u8; 4];
+                    let bytes: &[u8] = match ch {
+                        Unescaped::Byte(b) => {
+                            buf[0] = b;
+                            &buf[..1]
+                        }
+                        Unescaped::Char(c) => c.encode_utf8(&mut buf).as_bytes(),
+                    };
+                    escapes.push((text.len(), bytes.len(), i, len));
+                    text.extend_from_slice(bytes);
+                    i += len;
+                }
+                None => {
+                    text.push(src[i]);
+                    i += 1;
+                }
+            }
+        }
+        (!escapes.is_empty()).then_some(Decoded { text, escapes })
     }
-    let ranges = find_all(hay, patterns);
-    if ranges.is_empty() {
-        return None;
+
+    /// The source range that `text[s..e]` came from (`s < e`).
+    fn source(&self, s: usize, e: usize) -> (usize, usize) {
+        (self.position(s).0, self.position(e - 1).1)
     }
-    let mut out = Vec::with_capacity(hay.len());
-    let mut pos = 0;
-    for (s, e) in ranges {
-        out.extend_from_slice(&hay[pos..s]);
-        out.extend_from_slice(REDACTED.as_bytes());
-        pos = e;
+
+    /// The source span of the byte at `p` of `text`.
+    fn position(&self, p: usize) -> (usize, usize) {
+        let k = self.escapes.partition_point(|&(t, ..)| t <= p);
+        if k == 0 {
+            return (p, p + 1);
+        }
+        let (t, tlen, src, slen) = self.escapes[k - 1];
+        if p < t + tlen {
+            (src, src + slen)
+        } else {
+            let at = src + slen + (p - t - tlen);
+            (at, at + 1)
+        }
     }
-    out.extend_from_slice(&hay[pos..]);
-    Some(out)
+}
+
+/// What one escape decodes to.
+enum Unescaped {
+    Byte(u8),
+    Char(char),
+}
+
+/// The escape at the start of `s`, if it is one: (its length, what it decodes to).
+fn unescape(s: &[u8]) -> Option<(usize, Unescaped)> {
+    let hex = |b: &[u8]| -> Option<u32> {
+        let t = std::str::from_utf8(b).ok()?;
+        if t.bytes().all(|c| c.is_ascii_hexdigit()) {
+            u32::from_str_radix(t, 16).ok()
+        } else {
+            None
+        }
+    };
+    match *s.first()? {
+        b'%' => Some((3, Unescaped::Byte(u8::try_from(hex(s.get(1..3)?)?).ok()?))),
+        b'\\' => match *s.get(1)? {
+            b'"' | b'\\' | b'/' => Some((2, Unescaped::Byte(s[1]))),
+            b'b' => Some((2, Unescaped::Byte(8))),
+            b'f' => Some((2, Unescaped::Byte(12))),
+            b'n' => Some((2, Unescaped::Byte(b'\n'))),
+            b'r' => Some((2, Unescaped::Byte(b'\r'))),
+            b't' => Some((2, Unescaped::Byte(b'\t'))),
+            b'u' => {
+                let hi = hex(s.get(2..6)?)?;
+                if (0xD800..0xDC00).contains(&hi) {
+                    // A surrogate pair: `\uD83D\uDE00`.
+                    if s.get(6..8)? != b"\\u" {
+                        return None;
+                    }
+                    let lo = hex(s.get(8..12)?)?;
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return None;
+                    }
+                    let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                    Some((12, Unescaped::Char(char::from_u32(c)?)))
+                } else {
+                    Some((6, Unescaped::Char(char::from_u32(hi)?)))
+                }
+            }
+            _ => None,
+        },
+        b'&' => {
+            // `&#115;` or `&#x73;`, at most 7 digits.
+            let rest = s.strip_prefix(b"&#")?;
+            let (radix, digits) = match rest.first()? {
+                b'x' | b'X' => (16, &rest[1..]),
+                _ => (10, rest),
+            };
+            let n = digits.iter().take(8).position(|&b| b == b';')?;
+            if n == 0 {
+                return None;
+            }
+            let t = std::str::from_utf8(&digits[..n]).ok()?;
+            let c = u32::from_str_radix(t, radix).ok()?;
+            let len = 2 + usize::from(radix == 16) + n + 1;
+            Some((len, Unescaped::Char(char::from_u32(c)?)))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! like are never declared, so they can never pass. Compiling never loops (local `$ref`s only,
 //! bounded chains, recursive schemas kept as `$defs` references).
 
+pub mod bounds;
 pub mod document;
 pub mod request;
 pub mod schema;
@@ -15,7 +16,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::OnceLock;
 
-use jsonschema::Validator;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -149,10 +149,12 @@ pub struct Operation {
     pub body: Option<(BodyKind, bool)>,
     /// The derived params JSON Schema (draft 2020-12), as `GET /v1/actions` publishes it.
     pub schema: Value,
+    /// How the validator is compiled ([`bounds::plan`]).
+    plan: bounds::Plan,
     /// Compiled on first use: compiling all of a large document's validators up front costs
     /// hundreds of MB of allocator working set (GitHub: ~280 MB for 1221), most of them for
-    /// operations no agent calls.
-    validator: OnceLock<Result<Validator, String>>,
+    /// operations no agent calls. Its size is bounded by [`bounds`].
+    validator: OnceLock<Result<bounds::Checker, String>>,
 }
 
 impl fmt::Debug for Operation {
@@ -169,7 +171,7 @@ impl Operation {
     /// Check params against the derived schema (violations with JSON pointers, no values).
     pub fn validate(&self, params: &Value) -> Result<(), Vec<Violation>> {
         match self.validator() {
-            Ok(v) => crate::catalog::violations(v, params),
+            Ok(v) => v.check(params),
             Err(e) => {
                 tracing::error!(action = %self.action, error = %e, "a profile operation's schema does not compile");
                 Err(vec![Violation {
@@ -181,19 +183,15 @@ impl Operation {
         }
     }
 
+    /// Schema objects its validator compiles (references unfolded; [`bounds`]).
+    pub fn schema_nodes(&self) -> u64 {
+        self.plan.nodes
+    }
+
     /// The compiled validator (compiled now if this is its first use).
-    pub fn validator(&self) -> Result<&Validator, &str> {
+    pub fn validator(&self) -> Result<&bounds::Checker, &str> {
         self.validator
-            .get_or_init(|| {
-                jsonschema::draft202012::options()
-                    .build(&self.schema)
-                    .map_err(|e| {
-                        format!(
-                            "its derived schema does not compile: {}",
-                            document::cut(&e.to_string())
-                        )
-                    })
-            })
+            .get_or_init(|| bounds::Checker::build(&self.schema, &self.plan))
             .as_ref()
             .map_err(String::as_str)
     }
@@ -412,6 +410,15 @@ pub fn compile(
                 report.skipped[0].operation, report.skipped[0].reason
             )
         });
+    }
+    let nodes = operations
+        .values()
+        .fold(0u64, |n, op| n.saturating_add(op.plan.nodes));
+    if nodes > bounds::MAX_PROFILE_NODES {
+        return Err(format!(
+            "its operations' schemas expand to more than {} schema objects in all",
+            bounds::MAX_PROFILE_NODES
+        ));
     }
     report.imported = operations.len();
     let mut routes = Routes::new();
@@ -719,6 +726,7 @@ fn operation(
     }
     conv.finish()?;
     let schema = params_schema(&params, body_schema, body.is_some_and(|b| b.1), conv.defs);
+    let plan = bounds::plan(&schema)?;
     Ok(Operation {
         action: format!("{profile}.{operation_id}"),
         operation_id,
@@ -729,6 +737,7 @@ fn operation(
         params,
         body,
         schema,
+        plan,
         validator: OnceLock::new(),
     })
 }

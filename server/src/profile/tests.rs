@@ -386,3 +386,143 @@ fn an_earlier_literal_segment_is_more_specific() {
     assert_eq!(id("/f/x.json").as_deref(), Some("json"));
     assert_eq!(id("/f/x.yaml").as_deref(), Some("any"));
 }
+
+fn hostile(name: &str) -> (Profile, ImportReport) {
+    let path = format!(
+        "{}/tests/fixtures/hostile/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    compile_text(&text).expect("the rest of the document imports")
+}
+
+#[test]
+fn a_reference_loop_on_the_same_value_is_skipped_at_import() {
+    let (p, report) = hostile("ref-cycle.json");
+    assert!(p.operation("t.x").is_none());
+    assert!(p.operation("t.ok").is_some());
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    assert_eq!(report.skipped[0].operation, "POST /x");
+    assert!(
+        report.skipped[0]
+            .reason
+            .contains("loop back to the same value (A → B → A)"),
+        "{}",
+        report.skipped[0].reason
+    );
+}
+
+#[test]
+fn references_that_fan_out_are_skipped_at_import() {
+    let (p, report) = hostile("allof-fanout.json");
+    assert!(p.operation("t.x").is_none());
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    assert!(
+        report.skipped[0]
+            .reason
+            .contains("expands to more than 20000 schema objects"),
+        "{}",
+        report.skipped[0].reason
+    );
+}
+
+/// A tree whose nodes reference their own definition from several members.
+fn wide_tree() -> Profile {
+    let doc = r##"{"openapi": "3.1.0", "paths": {"/t": {"post": {"operationId": "t",
+        "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/N"}}}}}}},
+        "components": {"schemas": {"N": {"type": "object", "required": ["v"], "properties": {
+            "v": {"type": "integer"},
+            "a": {"$ref": "#/components/schemas/N"}, "b": {"$ref": "#/components/schemas/N"},
+            "list": {"type": "array", "items": {"$ref": "#/components/schemas/N"}}}}}}}"##;
+    compile_text(doc).expect("imports").0
+}
+
+fn nest(depth: usize, leaf: Value) -> Value {
+    (0..depth).fold(leaf, |inner, _| json!({"v": 1, "a": inner}))
+}
+
+#[test]
+fn recursive_schemas_check_deep_and_wide_values_with_exact_pointers() {
+    let p = wide_tree();
+    let op = p.operation("t.t").expect("op");
+    // 60 levels deep, then a wrong type and a missing member at the bottom.
+    let good = json!({"body": nest(60, json!({"v": 2}))});
+    assert!(op.validate(&good).is_ok());
+    let bad = json!({"body": nest(60, json!({"v": "x", "b": {}}))});
+    let ptrs = pointers(op.validate(&bad));
+    let deep = "/a".repeat(60);
+    assert!(ptrs.contains(&format!("/body{deep}/v")), "{ptrs:?}");
+    assert!(ptrs.contains(&format!("/body{deep}/b/v")), "{ptrs:?}");
+    // Many items at one position: each one is checked.
+    let items: Vec<Value> = (0..500).map(|i| json!({"v": i})).collect();
+    assert!(op
+        .validate(&json!({"body": {"v": 0, "list": items}}))
+        .is_ok());
+    let mut items: Vec<Value> = (0..500).map(|i| json!({"v": i})).collect();
+    items[321] = json!({"v": true});
+    assert_eq!(
+        pointers(op.validate(&json!({"body": {"v": 0, "list": items}}))),
+        ["/body/list/321/v"]
+    );
+}
+
+#[test]
+fn checking_a_recursive_schema_is_bounded_in_depth_and_work() {
+    let p = wide_tree();
+    let op = p.operation("t.t").expect("op");
+    let too_deep =
+        json!({"body": nest(bounds::MAX_RECURSION_DEPTH as usize + 10, json!({"v": 1}))});
+    let found = op.validate(&too_deep).expect_err("refused");
+    assert!(
+        found
+            .iter()
+            .any(|v| v.message.contains("nested too deeply")),
+        "{found:?}"
+    );
+    let items: Vec<Value> = (0..bounds::MAX_RECURSIVE_STEPS as usize + 1)
+        .map(|_| json!({"v": 1}))
+        .collect();
+    let found = op
+        .validate(&json!({"body": {"v": 0, "list": items}}))
+        .expect_err("refused");
+    assert!(
+        found
+            .iter()
+            .any(|v| v.message.contains("too large to check")),
+        "{found:?}"
+    );
+    // The bounds are per check: a normal value passes right after.
+    assert!(op
+        .validate(&json!({"body": nest(3, json!({"v": 1}))}))
+        .is_ok());
+}
+
+#[test]
+fn a_profile_whose_operations_expand_too_far_in_all_is_refused() {
+    // Each operation unfolds to 14,770 schema objects (9 × 9 × 9 × 9 references, each
+    // `allOf` member an object too): within the per-operation bound, but 100 of them are not.
+    let mut schemas = serde_json::Map::new();
+    for i in 0..4 {
+        let refs: Vec<Value> = (0..9)
+            .map(|_| json!({"$ref": format!("#/components/schemas/S{}", i + 1)}))
+            .collect();
+        schemas.insert(format!("S{i}"), json!({"allOf": refs}));
+    }
+    schemas.insert("S4".into(), json!({"type": "object"}));
+    let op = |n: usize| {
+        json!({"post": {"operationId": format!("o{n}"), "requestBody": {"content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/S0"}}}}}})
+    };
+    let doc = |ops: usize| {
+        let paths: serde_json::Map<String, Value> =
+            (0..ops).map(|n| (format!("/o{n}"), op(n))).collect();
+        json!({"openapi": "3.1.0", "paths": paths, "components": {"schemas": schemas}})
+    };
+    let (p, _) = compile_text(&doc(3).to_string()).expect("a few are fine");
+    assert_eq!(p.operation("t.o0").expect("op").schema_nodes(), 14_770);
+    let err = compile_text(&doc(100).to_string()).expect_err("refused");
+    assert!(
+        err.contains("more than 1000000 schema objects in all"),
+        "{err}"
+    );
+}

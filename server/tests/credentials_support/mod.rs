@@ -743,6 +743,37 @@ async fn downstream_handler(
     };
     match first {
         "echo" => echo().into_response(),
+        "escaped" => escaped_echo(&pairs),
+        "gzip" | "deflate" | "brotli" => {
+            use std::io::Write as _;
+            let (_, Json(body)) = echo();
+            let plain = serde_json::to_vec(&body).unwrap();
+            let (coding, bytes) = match first {
+                "gzip" => {
+                    let mut e =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    e.write_all(&plain).unwrap();
+                    ("gzip", e.finish().unwrap())
+                }
+                "deflate" => {
+                    let mut e =
+                        flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+                    e.write_all(&plain).unwrap();
+                    ("deflate", e.finish().unwrap())
+                }
+                // Not brotli at all: the echo as it is, labelled with a coding the rail cannot
+                // decode. It must never reach the agent.
+                _ => ("br", plain),
+            };
+            (
+                [
+                    (axum::http::header::CONTENT_ENCODING, coding),
+                    (axum::http::header::CONTENT_TYPE, "application/json"),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
         "fail" => (StatusCode::INTERNAL_SERVER_ERROR, echo()).into_response(),
         "slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
@@ -750,6 +781,69 @@ async fn downstream_handler(
         }
         _ => Json(json!({"id": "re_1", "status": "succeeded"})).into_response(),
     }
+}
+
+/// Every spelling of `s` a JSON reader or a browser decodes back into `s`: `\/`, every
+/// character as `\uXXXX`, every other one, percent-encoding in mixed hex case, HTML character
+/// references, and a percent-encoded JSON escape of each character.
+pub fn escaped_forms(s: &str) -> Vec<(&'static str, String)> {
+    let u = |c: char| {
+        let mut b = [0u16; 2];
+        c.encode_utf16(&mut b)
+            .iter()
+            .map(|x| format!("\\u{x:04X}"))
+            .collect::<String>()
+    };
+    let json = serde_json::to_string(s).unwrap();
+    vec![
+        ("solidus", json[1..json.len() - 1].replace('/', "\\/")),
+        ("unicode", s.chars().map(u).collect()),
+        (
+            "mixed",
+            s.chars()
+                .enumerate()
+                .map(|(i, c)| if i % 2 == 0 { u(c) } else { c.to_string() })
+                .collect(),
+        ),
+        (
+            "percent",
+            s.bytes()
+                .enumerate()
+                .map(|(i, b)| {
+                    if i % 2 == 0 {
+                        format!("%{b:02x}")
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect(),
+        ),
+        (
+            "html",
+            s.chars().map(|c| format!("&#x{:x};", c as u32)).collect(),
+        ),
+        (
+            "nested",
+            s.chars().map(|c| format!("%5Cu{:04x}", c as u32)).collect(),
+        ),
+    ]
+}
+
+/// A JSON body holding each received header value in every escaped spelling (written by hand:
+/// a serializer would not choose these escapes).
+fn escaped_echo(pairs: &[(String, String)]) -> Response {
+    let mut members = Vec::new();
+    for (k, v) in pairs {
+        let raw = v.strip_prefix("Bearer ").unwrap_or(v);
+        for (form, text) in escaped_forms(raw) {
+            members.push(format!("\"{k} {form}\":\"{text}\""));
+        }
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        format!("{{{}}}", members.join(",")),
+    )
+        .into_response()
 }
 
 pub async fn downstream() -> (SocketAddr, Seen) {
@@ -773,6 +867,10 @@ pub struct Setup {
     pub cache_ttl_ms: u64,
     /// TOML placed after `[providers]` (`timeout_ms = …` and `[providers.x]` tables).
     pub providers: String,
+    /// Bind a profile of this name to the connector (uploaded by the test), and allow every
+    /// action whose name is listed in `profile_actions`.
+    pub profile: Option<String>,
+    pub profile_actions: Vec<String>,
 }
 
 pub const POLICY: &str = r#"
@@ -813,7 +911,7 @@ ledger = "sqlite://ledger.db"
 id = "acme"
 keys_dir = "keys/acme"
 admin_key_hash = "{ha}"
-policies = '''{POLICY}'''
+policies = '''{POLICY}{profile_policy}'''
 [[tenants.agents]]
 id = "bot-1"
 key_hash = "{hk}"
@@ -831,13 +929,25 @@ connect_timeout_ms = 300
 name = "money.refund"
 connector = "payments"
 request = {{ method = "POST", path = "/{{payment_id}}/refunds" }}
-"#,
+{profile}"#,
+        profile = s
+            .profile
+            .as_ref()
+            .map(|p| format!("[[tenants.profiles]]\nname = \"{p}\"\nconnector = \"payments\"\n"))
+            .unwrap_or_default(),
         providers = s.providers,
         ha = hash_key(&admin_key),
         hk = hash_key(&api_key),
         credential = s.credential,
         extras = extras.join(", "),
         ttl = s.cache_ttl_ms,
+        profile_policy = s
+            .profile_actions
+            .iter()
+            .map(|a| format!(
+                "\n@id(\"allow_{a}\")\npermit(principal, action == Action::\"{a}\", resource);\n"
+            ))
+            .collect::<String>(),
     );
     let config_path = dir.join("intentrail.toml");
     std::fs::write(&config_path, text).unwrap();

@@ -150,3 +150,98 @@ fn large_bodies_are_redacted() {
     assert!(!String::from_utf8_lossy(&r.body).contains("canary"));
     assert!(t0.elapsed() < std::time::Duration::from_secs(10));
 }
+
+/// Every character of `s` as a JSON `\uXXXX` escape (upper- or lower-case hex).
+fn json_u(s: &str, upper: bool) -> String {
+    s.encode_utf16()
+        .map(|u| {
+            if upper {
+                format!("\\u{u:04X}")
+            } else {
+                format!("\\u{u:04x}")
+            }
+        })
+        .collect()
+}
+
+/// Every other character of `s` escaped by `f`, the rest as they are.
+fn mixed(s: &str, f: impl Fn(char) -> String) -> String {
+    s.chars()
+        .enumerate()
+        .map(|(i, c)| if i % 2 == 0 { f(c) } else { c.to_string() })
+        .collect()
+}
+
+#[test]
+fn escaped_spellings_of_a_secret_are_redacted() {
+    let key = Secret::new(KEY.into());
+    let json = serde_json::to_string(KEY).expect("json");
+    let json = &json[1..json.len() - 1];
+    let b64 = STANDARD.encode(KEY);
+    let forms = [
+        // JSON: `\/` for `/`, every character as \uXXXX, mixed, both hex cases.
+        json.replace('/', "\\/"),
+        json_u(KEY, true),
+        json_u(KEY, false),
+        mixed(KEY, |c| json_u(&c.to_string(), false)),
+        // Base64 whose `/` and `+` are escaped.
+        b64.replace('/', "\\/").replace('+', "\\u002b"),
+        // Percent-encoding of every byte, mixed hex case, and of unreserved characters.
+        KEY.bytes().map(|b| format!("%{b:02x}")).collect(),
+        KEY.bytes()
+            .enumerate()
+            .map(|(i, b)| {
+                if i % 2 == 0 {
+                    format!("%{b:02X}")
+                } else {
+                    format!("%{b:02x}")
+                }
+            })
+            .collect(),
+        mixed(KEY, |c| format!("%{:02X}", c as u32)),
+        // HTML numeric character references, decimal and hex.
+        KEY.chars().map(|c| format!("&#{};", c as u32)).collect(),
+        mixed(KEY, |c| format!("&#x{:x};", c as u32)),
+        // Nested: percent-encoded JSON escapes, and JSON-escaped percent signs.
+        KEY.chars()
+            .map(|c| format!("%5Cu{:04x}", c as u32))
+            .collect(),
+        KEY.bytes().map(|b| format!("\\u0025{b:02x}")).collect(),
+    ];
+    for f in &forms {
+        assert!(!f.contains(KEY), "the form itself must be escaped: {f}");
+        let mut r = resp(&[("x-echo", f)], &format!("{{\"a\":\"<{f}>\",\"{f}\":1}}"));
+        redact(&mut r, &[&key]);
+        let body: serde_json::Value =
+            serde_json::from_slice(&r.body).expect("still JSON after redaction");
+        let decoded = format!("{body} {:?}", r.headers);
+        assert!(
+            !decoded.contains("canary"),
+            "a spelling survived: {f} → {decoded}"
+        );
+        assert_eq!(body["a"], format!("<{REDACTED}>"), "{f}");
+        assert!(body.get(REDACTED).is_some(), "the key is redacted too: {f}");
+    }
+}
+
+#[test]
+fn non_bmp_secrets_are_redacted_as_surrogate_pairs() {
+    let secret = "tok-😀-canary-🔑";
+    let key = Secret::new(secret.into());
+    for f in [json_u(secret, false), json_u(secret, true)] {
+        assert!(f.contains("\\ud83d") || f.contains("\\uD83D"));
+        let mut r = resp(&[], &format!("[\"{f}\"]"));
+        redact(&mut r, &[&key]);
+        let body: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+        assert_eq!(body, serde_json::json!([REDACTED]));
+    }
+}
+
+#[test]
+fn escapes_that_do_not_spell_a_secret_are_left_alone() {
+    let key = Secret::new(KEY.into());
+    let body = r#"{"url":"https:\/\/x.example\/a%20b?c=1&amp;d=&#38;","emoji":"\ud83d\ude00","s":"sk_live_canar"}"#;
+    let mut r = resp(&[], body);
+    redact(&mut r, &[&key]);
+    assert_eq!(String::from_utf8_lossy(&r.body), body);
+}
