@@ -28,7 +28,7 @@ use intentrail_core::{json, ErrorKind};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::auth::{bearer, hash_key, KeyTable, Principal};
+use crate::auth::{bearer, hash_key, single_header, KeyTable, Principal};
 use crate::catalog::Catalog;
 use crate::config::{ActionBinding, Config};
 use crate::credentials::Credentials;
@@ -195,7 +195,9 @@ impl Rail {
         &self.ledger
     }
 
-    /// Merge agent keys created or revoked at run time (kept in the ledger) into the table.
+    /// Merge agent keys created or revoked at run time (kept in the ledger) into the table. An
+    /// agent has one key: a key stored in the ledger replaces the agent's keys from the config
+    /// file, so a config key once revoked never comes back when the agent gets a new key.
     pub async fn refresh_keys(&self) {
         let rows = match self.ledger.agent_keys().await {
             Ok(r) => r,
@@ -209,6 +211,7 @@ impl Rail {
             let Some(key_hash) = &r.key_hash else {
                 continue;
             };
+            table.remove_agent(&r.tenant, &r.agent);
             table.insert(
                 key_hash,
                 Principal {
@@ -276,15 +279,11 @@ impl Rail {
         headers: &HeaderMap,
         require_agent: bool,
     ) -> Result<Principal, AppError> {
-        let auth = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let unauth = |m: &str| AppError::new(ErrorKind::Unauthenticated, m);
-        let key =
-            bearer(auth).ok_or_else(|| unauth(crate::auth::AuthFailure::Missing.message()))?;
-        let agent = headers
-            .get("intentrail-agent")
-            .and_then(|v| v.to_str().ok());
+        let unauth =
+            |f: crate::auth::AuthFailure| AppError::new(ErrorKind::Unauthenticated, f.message());
+        let auth = single_header(headers, header::AUTHORIZATION.as_str()).map_err(unauth)?;
+        let key = bearer(auth).ok_or_else(|| unauth(crate::auth::AuthFailure::Missing))?;
+        let agent = single_header(headers, "intentrail-agent").map_err(unauth)?;
         self.authenticate_key(key, agent, require_agent)
     }
 
@@ -1483,6 +1482,35 @@ async fn detached(req: Request, next: Next) -> Response {
     }
 }
 
+/// Refuse a request whose `Transfer-Encoding` names any coding but `chunked` (RFC 9112 §6.1):
+/// the server decodes only chunked framing, so `gzip, chunked` would otherwise be read as
+/// plain chunked and its compressed bytes parsed as the body.
+async fn transfer_codings(req: Request, next: Next) -> Response {
+    let unknown = req
+        .headers()
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .into_owned()
+                .split(',')
+                .map(|c| c.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+        .find(|c| c != "chunked");
+    match unknown {
+        Some(c) => AppError::new(
+            ErrorKind::InvalidRequest,
+            format!(
+                "Transfer-Encoding {:?} is not supported: send the body plain or chunked",
+                c.chars().take(40).collect::<String>()
+            ),
+        )
+        .into_response(),
+        None => next.run(req).await,
+    }
+}
+
 /// The API router.
 pub fn router(rail: Arc<Rail>) -> Router {
     let mutating = Router::new()
@@ -1504,6 +1532,7 @@ pub fn router(rail: Arc<Rail>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(rail.clone(), count))
+        .layer(middleware::from_fn(transfer_codings))
         .with_state(rail)
 }
 

@@ -67,6 +67,9 @@ pub enum AuthFailure {
     WrongAgent,
     /// An agent key where an admin key is required, or the reverse.
     WrongRole,
+    /// More than one `Authorization` or `IntentRail-Agent` header: which one counts would be
+    /// a guess.
+    Ambiguous,
 }
 
 impl AuthFailure {
@@ -79,6 +82,9 @@ impl AuthFailure {
                 "the key does not belong to the agent named in IntentRail-Agent"
             }
             AuthFailure::WrongRole => "this key may not use this route",
+            AuthFailure::Ambiguous => {
+                "send exactly one Authorization header and at most one IntentRail-Agent header"
+            }
         }
     }
 }
@@ -94,6 +100,13 @@ impl KeyTable {
                 revoked: false,
             },
         );
+    }
+
+    /// Drop every key of an agent (not the admin key): a key stored later replaces them.
+    pub fn remove_agent(&mut self, tenant: &str, agent: &str) {
+        self.by_hash.retain(|_, e| {
+            e.principal.admin || e.principal.tenant != tenant || e.principal.agent != agent
+        });
     }
 
     /// Mark every key of an agent revoked.
@@ -144,6 +157,20 @@ impl KeyTable {
     pub fn is_empty(&self) -> bool {
         self.by_hash.is_empty()
     }
+}
+
+/// The value of a credential header that may appear at most once (`None` when absent or not
+/// text); two or more are refused, never resolved by picking one.
+pub fn single_header<'h>(
+    headers: &'h axum::http::HeaderMap,
+    name: &str,
+) -> Result<Option<&'h str>, AuthFailure> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(AuthFailure::Ambiguous);
+    }
+    Ok(first.and_then(|v| v.to_str().ok()))
 }
 
 /// Extract the bearer token from an `Authorization` header value.

@@ -349,6 +349,37 @@ async fn test_agents_created_and_revoked_by_the_cli_apply_to_a_running_rail() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(status, 401);
+    // A revoked key stays revoked when its agent gets a new key: the config agent's and the
+    // ledger agent's.
+    for (agent, old_key) in [
+        ("bot-2", rail.api_key_2.clone()),
+        ("night-bot", key.clone()),
+    ] {
+        let (code, out, err) = run(&[
+            "agents", "create", "--config", &config, "--tenant", "acme", "--agent", agent,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let new_key = out
+            .split_whitespace()
+            .find(|w| w.starts_with("ir_"))
+            .unwrap()
+            .to_string();
+        for _ in 0..40 {
+            status = rail
+                .post_as(&new_key, agent, "/v1/actions/money.refund", body.clone())
+                .await
+                .0;
+            if status == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, 200, "{agent}'s new key works");
+        let (status, _) = rail
+            .post_as(&old_key, agent, "/v1/actions/money.refund", body.clone())
+            .await;
+        assert_eq!(status, 401, "{agent}'s revoked key came back");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

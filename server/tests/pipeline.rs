@@ -410,6 +410,72 @@ async fn test_idempotency_key_replays_and_conflicts() {
     assert_eq!((s, code(&b)), (422, "idempotency_conflict"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_ambiguous_credentials_are_refused() {
+    let rail = TestRail::start(Options::default()).await;
+    let body = serde_json::to_vec(&json!({"params": TestRail::refund(500)})).unwrap();
+    let post = |headers: String| {
+        format!(
+            "POST /v1/actions/money.refund HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}",
+            body.len()
+        )
+    };
+    let (k1, k2) = (&rail.api_key, &rail.api_key_2);
+    for headers in [
+        format!(
+            "authorization: Bearer {k1}\r\nauthorization: Bearer {k2}\r\nintentrail-agent: bot-1"
+        ),
+        format!(
+            "authorization: Bearer {k2}\r\nauthorization: Bearer {k1}\r\nintentrail-agent: bot-1"
+        ),
+        format!(
+            "authorization: Bearer {k1}\r\nauthorization: Bearer {k1}\r\nintentrail-agent: bot-1"
+        ),
+        format!("authorization: Bearer {k1}\r\nintentrail-agent: bot-1\r\nintentrail-agent: bot-2"),
+        format!("authorization: Bearer {k1}\r\nintentrail-agent: bot-1\r\nintentrail-agent: bot-1"),
+    ] {
+        let (s, b) = rail.raw_http(&post(headers.clone()), &body).await;
+        assert_eq!((s, code(&b)), (401, "unauthenticated"), "{headers}: {b}");
+    }
+    assert_eq!(rail.log.count(), 0, "nothing forwarded");
+    // One of each works.
+    let headers = format!("authorization: Bearer {k1}\r\nintentrail-agent: bot-1");
+    let (s, b) = rail.raw_http(&post(headers), &body).await;
+    assert_eq!(s, 200, "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_transfer_codings_other_than_chunked_are_refused() {
+    let rail = TestRail::start(Options::default()).await;
+    let body = serde_json::to_vec(&json!({"params": TestRail::refund(500)})).unwrap();
+    let chunked = |b: &[u8]| {
+        let mut out = format!("{:x}\r\n", b.len()).into_bytes();
+        out.extend_from_slice(b);
+        out.extend_from_slice(b"\r\n0\r\n\r\n");
+        out
+    };
+    let head = |te: &str| {
+        format!(
+            "POST /v1/actions/money.refund HTTP/1.1\r\ncontent-type: application/json\r\n\
+             authorization: Bearer {}\r\nintentrail-agent: bot-1\r\ntransfer-encoding: {te}",
+            rail.api_key
+        )
+    };
+    // A body that is plain JSON but labelled gzip: read as plain chunked it would be accepted.
+    for te in [
+        "gzip, chunked",
+        "deflate,chunked",
+        "identity, chunked",
+        "x-custom, chunked",
+    ] {
+        let (s, b) = rail.raw_http(&head(te), &chunked(&body)).await;
+        assert_eq!((s, code(&b)), (400, "invalid_request"), "{te}: {b}");
+    }
+    assert_eq!(rail.log.count(), 0, "nothing forwarded");
+    let (s, b) = rail.raw_http(&head("chunked"), &chunked(&body)).await;
+    assert_eq!(s, 200, "{b}");
+}
+
 // ---- downstream faults --------------------------------------------------------------------
 
 async fn last_receipt(rail: &TestRail) -> Value {

@@ -116,6 +116,28 @@ async fn start() -> (TestRail, Hits) {
 
 const SHOP_SECRET: &str = "sk_shop_0123456789abcdef";
 
+/// `GET path` with the agent key, written as is on a socket: (status, JSON body).
+async fn raw_get(rail: &TestRail, path: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = rail.url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\nconnection: close\r\n\r\n",
+        rail.api_key
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
 async fn upload(rail: &TestRail, key: &str, name: &str, doc: &str) -> (u16, Value) {
     let r = rail
         .client
@@ -649,4 +671,50 @@ async fn limits_count_and_sum_profile_actions() {
     );
     assert_eq!(charge("1000").await.unwrap().status().as_u16(), 200);
     assert_eq!(hits.all().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dot_segment_path_variable_is_bad_input_and_nothing_is_forwarded() {
+    set_secret();
+    let (rail, hits) = start().await;
+    let doc = r#"{"openapi": "3.1.0", "paths": {"/v1/items/{id}": {"get": {"operationId": "getItem",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]}}}}"#;
+    assert_eq!(upload(&rail, &rail.admin_key, "shop", doc).await.0, 201);
+    // Transparent mode: 400 schema_invalid naming the parameter. (Written on the socket: URL
+    // libraries turn `%2e%2e` into `..` and drop the segment before sending.)
+    for path in ["/v1/items/%2e%2e", "/v1/items/%2E", "/v1/items/.%2e"] {
+        let (status, b) = raw_get(&rail, &format!("/v1/proxy/shop{path}")).await;
+        assert_eq!(status, 400, "{path}: {b}");
+        assert_eq!(b["code"], "schema_invalid", "{path}");
+        assert!(
+            b["violations"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("\"id\"")),
+            "{b}"
+        );
+    }
+    // The JSON API: the same.
+    for id in [".", ".."] {
+        let (status, b) = rail
+            .post(
+                "/v1/actions/shop.getItem",
+                json!({"params": {"path": {"id": id}}}),
+            )
+            .await;
+        assert_eq!(status, 400, "{id}: {b}");
+        assert_eq!(b["code"], "schema_invalid", "{id}");
+    }
+    assert!(hits.all().is_empty(), "nothing forwarded");
+    // A dot inside a value is fine.
+    let (status, _) = rail
+        .post(
+            "/v1/actions/shop.getItem",
+            json!({"params": {"path": {"id": "a..b"}}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        hits.all().pop().unwrap().path_and_query,
+        "/api/v1/items/a..b"
+    );
 }

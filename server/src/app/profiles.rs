@@ -20,7 +20,7 @@ use intentrail_core::ErrorKind;
 use serde_json::{json, Value};
 
 use super::{read_body, Prepared, Rail, Shared, Tenant};
-use crate::auth::Principal;
+use crate::auth::{single_header, Principal};
 use crate::config::ProfileBinding;
 use crate::problem::AppError;
 use crate::profile::{self, request, ImportError, Profile};
@@ -333,8 +333,7 @@ pub(super) async fn put_profile(
 
 /// The IntentRail key from a vendor SDK's credential header: `Bearer <key>`, `token <key>`
 /// (Octokit), or Basic with the key as user name (empty password) or as password.
-fn vendor_key(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+fn vendor_key(v: &str) -> Option<String> {
     let (scheme, rest) = v.split_once(' ')?;
     let rest = rest.trim();
     if rest.is_empty() {
@@ -375,16 +374,16 @@ fn passes_back(name: &str) -> bool {
 /// `ANY /v1/proxy/{profile}/{*path}`: a vendor-shaped request, governed.
 pub(super) async fn proxy(State(rail): Shared, req: Request) -> Result<Response, AppError> {
     let (parts, body) = req.into_parts();
-    let key = vendor_key(&parts.headers).ok_or_else(|| {
+    let unauth =
+        |f: crate::auth::AuthFailure| AppError::new(ErrorKind::Unauthenticated, f.message());
+    let auth = single_header(&parts.headers, header::AUTHORIZATION.as_str()).map_err(unauth)?;
+    let key = auth.and_then(vendor_key).ok_or_else(|| {
         AppError::new(
             ErrorKind::Unauthenticated,
             "send the IntentRail API key as the vendor client's API key (Bearer, token or Basic)",
         )
     })?;
-    let agent = parts
-        .headers
-        .get("intentrail-agent")
-        .and_then(|v| v.to_str().ok());
+    let agent = single_header(&parts.headers, "intentrail-agent").map_err(unauth)?;
     let p: Principal = rail.authenticate_key(&key, agent, false)?;
     let t = rail.tenant(&p)?;
     // The raw (still percent-encoded) path below /v1/proxy/{profile}.

@@ -168,10 +168,21 @@ impl fmt::Debug for Operation {
 }
 
 impl Operation {
-    /// Check params against the derived schema (violations with JSON pointers, no values).
+    /// Check params against the derived schema (violations with JSON pointers, no values), and
+    /// that they make a request (e.g. no path variable that is `.` or `..`).
     pub fn validate(&self, params: &Value) -> Result<(), Vec<Violation>> {
         match self.validator() {
-            Ok(v) => v.check(params),
+            Ok(v) => {
+                v.check(params)?;
+                request::outbound(self, params, None)
+                    .map(drop)
+                    .map_err(|message| {
+                        vec![Violation {
+                            pointer: String::new(),
+                            message,
+                        }]
+                    })
+            }
             Err(e) => {
                 tracing::error!(action = %self.action, error = %e, "a profile operation's schema does not compile");
                 Err(vec![Violation {

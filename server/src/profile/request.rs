@@ -132,6 +132,7 @@ pub fn outbound(
             Segment::Literal(l) => path.push_str(l),
             Segment::Vars(pieces) => {
                 let mut seg = String::new();
+                let mut names = Vec::new();
                 for piece in pieces {
                     match piece {
                         Part::Lit(l) => seg.push_str(&encode_segment(l)),
@@ -147,11 +148,19 @@ pub fn outbound(
                                 return Err(format!("path parameter {name:?} must not be empty"));
                             }
                             seg.push_str(&encode_segment(&text));
+                            names.push(name.as_str());
                         }
                     }
                 }
-                if seg == "." || seg == ".." || seg == "%2E" {
-                    return Err("a path segment must not be '.' or '..'".into());
+                if seg == "." || seg == ".." {
+                    return Err(format!(
+                        "path parameter {} must not make the segment '.' or '..'",
+                        names
+                            .iter()
+                            .map(|n| format!("{n:?}"))
+                            .collect::<Vec<_>>()
+                            .join(" + ")
+                    ));
                 }
                 path.push_str(&seg);
             }

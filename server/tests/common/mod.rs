@@ -354,6 +354,27 @@ impl TestRail {
         (status, r.bytes().await.unwrap().to_vec(), ct)
     }
 
+    /// Write `head` (request line and headers, CRLF-separated, without the blank line) and
+    /// `body` on a socket as they are; returns the status and the JSON body.
+    pub async fn raw_http(&self, head: &str, body: &[u8]) -> (u16, Value) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut req = format!("{head}\r\nhost: {addr}\r\nconnection: close\r\n\r\n").into_bytes();
+        req.extend_from_slice(body);
+        s.write_all(&req).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8_lossy(&out);
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, key: &str, agent: Option<&str>, path: &str) -> (u16, Value) {
         let mut rb = self
             .client
