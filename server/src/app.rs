@@ -1492,7 +1492,6 @@ async fn transfer_codings(req: Request, next: Next) -> Response {
         .iter()
         .flat_map(|v| {
             String::from_utf8_lossy(v.as_bytes())
-                .into_owned()
                 .split(',')
                 .map(|c| c.trim().to_ascii_lowercase())
                 .collect::<Vec<_>>()
