@@ -13,7 +13,7 @@ work=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-./target/release/intentrail demo --port 0 --no-tour --dir "$work/demo" --env-file "$work/env.json" >"$work/demo.log" 2>&1 &
+./target/release/intentrail demo --port 0 --no-tour --refund-limit 0 --dir "$work/demo" --env-file "$work/env.json" >"$work/demo.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -s "$work/env.json" ] && break; sleep 0.1; done
 [ -s "$work/env.json" ] || { cat "$work/demo.log"; exit 1; }

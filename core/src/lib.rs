@@ -5,13 +5,15 @@
 //! - [`jcs`]: RFC 8785 canonical serialization; [`hash`]: `sha256:` payload hashes.
 //! - [`permit`]: EdDSA permit claims, issue and strict verification; [`keys`]: key ids, JWKS.
 //! - [`receipt`]: signed, hash-chained receipts and the chain verifier; [`batch`]: one
-//!   signature over a Merkle tree of several receipts, with a proof per receipt.
+//!   signature over a Merkle tree of several receipts, with a proof per receipt;
+//!   [`checkpoint`]: a signed chain head, so an export cut short is detected.
 //! - [`error`]: the one error vocabulary ([`ErrorKind`] = the API's stable codes).
 //!
 //! No I/O, no async, no clock: callers pass `now`. The one exception is [`client`] (cargo
 //! feature `client`, off by default): the async HTTP client of the rail the SDKs wrap.
 
 pub mod batch;
+pub mod checkpoint;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod error;

@@ -1441,6 +1441,29 @@ async fn receipts(
     Ok(Json(json!({"receipts": rows, "next_after": next})).into_response())
 }
 
+/// `GET /v1/checkpoint` (admin key): the head of the tenant's chain, signed now by the tenant
+/// key, for an auditor or a witness to keep (`intentrail receipts verify --checkpoint`).
+async fn checkpoint(State(rail): Shared, headers: HeaderMap) -> Result<Response, AppError> {
+    let p = rail.authenticate(&headers, false)?;
+    if !p.admin {
+        return Err(AppError::new(
+            ErrorKind::Forbidden,
+            "a checkpoint needs the tenant's admin key",
+        ));
+    }
+    let t = rail.tenant(&p)?;
+    let (seq, head) = rail
+        .ledger
+        .chain_head(&t.id)
+        .await
+        .map_err(|e| AppError::from(intentrail_core::Error::from(e)))?
+        .unwrap_or_else(|| (0, intentrail_core::GENESIS_PREV.to_owned()));
+    let at = u64::try_from(now_ms()).unwrap_or_default();
+    let cp = intentrail_core::checkpoint::Checkpoint::sign(&t.id, seq, &head, at, &t.signer)
+        .map_err(AppError::from)?;
+    Ok(Json(cp).into_response())
+}
+
 async fn healthz(State(rail): Shared) -> Response {
     match rail.ledger.agent_keys().await {
         Ok(_) => Json(json!({"status": "ok"})).into_response(),
@@ -1526,6 +1549,7 @@ pub fn router(rail: Arc<Rail>) -> Router {
         .route("/v1/agent", get(whoami))
         .route("/v1/receipts", get(receipts))
         .route("/v1/receipts/{id}", get(receipt))
+        .route("/v1/checkpoint", get(checkpoint))
         .route("/v1/tenants/{tenant}/jwks.json", get(jwks))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

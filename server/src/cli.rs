@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use intentrail_core::checkpoint::Checkpoint;
 use intentrail_core::keys::Jwks;
 use intentrail_core::receipt::verify_chain;
 use serde_json::{json, Value};
@@ -178,7 +179,15 @@ pub struct DemoArgs {
     /// Stop after the tour instead of serving until Ctrl-C.
     #[arg(long)]
     pub exit_after_tour: bool,
+    /// The demo agent's refund budget: at most this many cents refunded per hour, however the
+    /// refunds are split (a stateful limit kept in the ledger). 0 sets no limit (load tests).
+    #[arg(long, default_value_t = DEMO_REFUNDS_PER_HOUR)]
+    pub refund_limit: u64,
 }
+
+/// The starter configs' refund budget per agent per hour, in cents (200.00 USD): the tour
+/// shows a split refund running into it.
+pub const DEMO_REFUNDS_PER_HOUR: u64 = 20_000;
 
 /// `agents` subcommands.
 #[derive(Subcommand, Debug)]
@@ -244,12 +253,21 @@ pub enum ReceiptsCommand {
         out: Option<PathBuf>,
     },
     /// Verify an export offline: every hash, link and signature; names the first bad seq.
+    /// With a checkpoint (or an expected head) kept from earlier, an export that is missing
+    /// receipts from its end, or was rewritten before that point, fails too.
     Verify {
         /// The export file.
         file: PathBuf,
         /// A JWKS file to verify against instead of the keys inside the export.
         #[arg(long)]
         jwks: Option<PathBuf>,
+        /// A signed checkpoint (`GET /v1/checkpoint`) the export must reach: its signature is
+        /// checked against the JWKS, then its seq and head against the chain. Repeatable.
+        #[arg(long)]
+        checkpoint: Vec<PathBuf>,
+        /// A head the export must reach, as `SEQ:HASH` (e.g. from an earlier verify's output).
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Vec<String>,
     },
 }
 
@@ -265,9 +283,12 @@ pub async fn run(cli: Cli) -> Result<i32, String> {
         Command::Receipts(ReceiptsCommand::Export { tenant, out }) => {
             receipts_export(&tenant, out.as_deref()).await.map(|()| 0)
         }
-        Command::Receipts(ReceiptsCommand::Verify { file, jwks }) => {
-            receipts_verify(&file, jwks.as_deref())
-        }
+        Command::Receipts(ReceiptsCommand::Verify {
+            file,
+            jwks,
+            checkpoint,
+            expect_head,
+        }) => receipts_verify(&file, jwks.as_deref(), &checkpoint, &expect_head),
         Command::Ledger(LedgerCommand::Migrate { config }) => ledger_migrate(&config).await,
         Command::Ledger(LedgerCommand::Copy { config, to }) => ledger_copy(&config, &to).await,
         Command::Profiles(ProfilesCommand::Import(a)) => profiles_import(&a).await.map(|()| 0),
@@ -457,7 +478,24 @@ fn starter_config(
     credential: &str,
     allow_private: bool,
     listen: &str,
+    refund_limit: u64,
 ) -> String {
+    let limit = if refund_limit == 0 {
+        String::new()
+    } else {
+        format!(
+            r#"
+# At most {refund_limit} cents of refunds per agent per hour, however they are split (the
+# per-refund cap above cannot stop six refunds of 100.00).
+[[tenants.limits]]
+id = "refunds_per_hour"
+actions = ["money.refund"]
+window_secs = 3600
+sum_param = "/amount"
+max_sum = {refund_limit}
+"#
+        )
+    };
     format!(
         r#"# IntentRail config — see examples/intentrail.toml for every field.
 listen = "{listen}"
@@ -510,15 +548,7 @@ request = {{ method = "POST", path = "/v1/payments" }}
 name = "money.transfer"
 connector = "payments"
 request = {{ method = "POST", path = "/v1/transfers" }}
-
-[[tenants.limits]]
-id = "refunds_per_hour"
-actions = ["money.refund"]
-window_secs = 3600
-max_count = 10000000
-sum_param = "/amount"
-max_sum = 1000000000000
-"#
+{limit}"#
     )
 }
 
@@ -543,6 +573,7 @@ fn init(a: &InitArgs) -> Result<(), String> {
         "env:PAYMENTS_API_KEY",
         false,
         "127.0.0.1:8080",
+        DEMO_REFUNDS_PER_HOUR,
     );
     Config::from_toml(&text, &a.dir)
         .map_err(|e| format!("internal: starter config invalid: {e}"))?;
@@ -649,7 +680,27 @@ async fn receipts_export(a: &TenantArgs, out: Option<&Path>) -> Result<(), Strin
     Ok(())
 }
 
-fn receipts_verify(file: &Path, jwks: Option<&Path>) -> Result<i32, String> {
+fn receipts_verify(
+    file: &Path,
+    jwks: Option<&Path>,
+    checkpoints: &[PathBuf],
+    expect_heads: &[String],
+) -> Result<i32, String> {
+    // Expected heads first: a malformed argument is a usage error, not a failed chain.
+    let mut heads = Vec::new();
+    for h in expect_heads {
+        let (seq, hash) = h
+            .split_once(':')
+            .and_then(|(s, h)| Some((s.parse::<u64>().ok()?, h.to_owned())))
+            .ok_or_else(|| format!("--expect-head {h:?}: give SEQ:HASH, e.g. 42:sha256:…"))?;
+        heads.push((format!("expected head {seq}"), seq, hash));
+    }
+    let mut cps = Vec::new();
+    for p in checkpoints {
+        let b = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        let cp = Checkpoint::parse(&b).map_err(|e| format!("{}: {}", p.display(), e.detail()))?;
+        cps.push((p.display().to_string(), cp));
+    }
     let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     // Strict (a duplicate key could hide an edit), but not the API's 1 MiB input limit: an
     // export holds the whole chain (~0.9 KB per receipt), and it is the operator's own file.
@@ -672,19 +723,48 @@ fn receipts_verify(file: &Path, jwks: Option<&Path>) -> Result<i32, String> {
             Jwks::parse(&b).map_err(|e| format!("the export's jwks: {e}"))?
         }
     };
-    match verify_chain(receipts, &jwks, None) {
-        Ok(report) => {
-            say(&format!(
-                "OK: {} receipts, seq 1..{}, head {}",
-                report.count, report.last_seq, report.last_hash
-            ));
-            Ok(0)
-        }
+    let report = match verify_chain(receipts, &jwks, None) {
+        Ok(report) => report,
         Err(e) => {
             say(&format!("FAILED: {e}"));
-            Ok(1)
+            return Ok(1);
+        }
+    };
+    for (name, cp) in &cps {
+        let tenant = doc["tenant"].as_str().unwrap_or_default();
+        let checked = if cp.tenant != tenant {
+            Err(format!(
+                "it is of tenant {:?}, the export of {tenant:?}",
+                cp.tenant
+            ))
+        } else {
+            cp.verify(&jwks)
+                .and_then(|()| cp.check(receipts, &report))
+                .map_err(|e| e.detail().to_owned())
+        };
+        if let Err(e) = checked {
+            say(&format!("FAILED: checkpoint {name}: {e}"));
+            return Ok(1);
         }
     }
+    for (name, seq, hash) in &heads {
+        if let Err(e) = intentrail_core::checkpoint::expect_head(receipts, &report, *seq, hash) {
+            say(&format!("FAILED: {name}: {}", e.detail()));
+            return Ok(1);
+        }
+    }
+    say(&format!(
+        "OK: {} receipts, seq 1..{}, head {}:{}{}",
+        report.count,
+        report.last_seq,
+        report.last_seq,
+        report.last_hash,
+        match cps.len() + heads.len() {
+            0 => String::new(),
+            n => format!(" ({n} checkpoint(s) reached)"),
+        }
+    ));
+    Ok(0)
 }
 
 struct DemoInfo {
@@ -736,6 +816,7 @@ async fn demo(a: DemoArgs) -> Result<(), String> {
         &format!("file:{}", secret_file.display()),
         true,
         &format!("127.0.0.1:{}", a.port),
+        a.refund_limit,
     );
     let config_path = dir.join("intentrail.toml");
     std::fs::write(&config_path, &text).map_err(|e| e.to_string())?;
@@ -863,6 +944,16 @@ async fn tour(info: &DemoInfo) -> Result<(), String> {
     let s = r.status().as_u16();
     let b: Value = r.json().await.map_err(|e| e.to_string())?;
     show("execute the same permit again (replay)", s, &b);
+    // A split refund: each part is under the per-refund cap; the hourly budget stops it.
+    for part in 1..=3 {
+        let split = json!({"payment_id": "pay_789", "amount": 9000, "currency": "usd"});
+        let r = post("/v1/actions/money.refund", json!({"params": split}))
+            .await
+            .map_err(|e| e.to_string())?;
+        let s = r.status().as_u16();
+        let b: Value = r.json().await.map_err(|e| e.to_string())?;
+        show(&format!("split refund: part {part} of 3 × 90.00 USD"), s, &b);
+    }
     let log: Value = c
         .get(format!("{}/__requests", info.downstream_url))
         .send()

@@ -118,6 +118,11 @@ fn test_demo_runs_the_tour_and_writes_the_env_file() {
     assert!(out.contains("→ 403 policy_denied"), "{out}");
     assert!(out.contains("→ 403 payload_hash_mismatch"), "{out}");
     assert!(out.contains("→ 409 permit_already_used"), "{out}");
+    // The split refund: the first part fits the hourly budget, the next ones do not.
+    assert!(
+        out.contains("part 1 of 3 × 90.00 USD") && out.contains("→ 429 rate_limited"),
+        "{out}"
+    );
     let secret = std::fs::read_to_string(dir.path().join("payments-api-key")).unwrap();
     assert!(!out.contains(&secret) && !err.contains(&secret));
 }
@@ -184,6 +189,90 @@ async fn test_receipts_verify_offline_and_an_edited_row_fails_at_its_seq() {
     let (code, out, _) = run(&["receipts", "verify", export.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("seq 4"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_an_export_cut_short_fails_its_signed_checkpoint() {
+    let rail = TestRail::start(Options::default()).await;
+    for amount in [100, 200, 300] {
+        let (s, _) = rail
+            .post(
+                "/v1/actions/money.refund",
+                json!({"params": TestRail::refund(amount)}),
+            )
+            .await;
+        assert_eq!(s, 200);
+    }
+    // The checkpoint needs the admin key.
+    let (s, _) = rail
+        .get(&rail.api_key, Some("bot-1"), "/v1/checkpoint")
+        .await;
+    assert_eq!(s, 403);
+    let (s, cp) = rail.get(&rail.admin_key, None, "/v1/checkpoint").await;
+    assert_eq!(s, 200, "{cp}");
+    assert_eq!(
+        (cp["tenant"].as_str(), cp["seq"].as_u64()),
+        (Some("acme"), Some(6))
+    );
+    let cp_file = rail.dir.path().join("checkpoint.json");
+    std::fs::write(&cp_file, cp.to_string()).unwrap();
+    let head = format!("6:{}", cp["head"].as_str().unwrap());
+
+    let config = rail.config_path.to_str().unwrap().to_string();
+    let export = rail.dir.path().join("export.json");
+    let export_now = || {
+        let (code, _, err) = run(&[
+            "receipts",
+            "export",
+            "--config",
+            &config,
+            "--tenant",
+            "acme",
+            "--out",
+            export.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+    };
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["receipts", "verify", export.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let cp_arg = cp_file.to_str().unwrap();
+    export_now();
+    let (code, out, err) = verify(&["--checkpoint", cp_arg, "--expect-head", &head]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.contains(&format!("head {head}")), "{out}");
+
+    // An edited checkpoint does not verify.
+    let mut forged = cp.clone();
+    forged["seq"] = json!(5);
+    let forged_file = rail.dir.path().join("forged.json");
+    std::fs::write(&forged_file, forged.to_string()).unwrap();
+    let (code, out, _) = verify(&["--checkpoint", forged_file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bad signature"), "{out}");
+
+    // Cut the last two receipts, then all of them: the chain alone still verifies, the
+    // checkpoint and the expected head do not.
+    for keep in [4, 0] {
+        let db = rusqlite::Connection::open(rail.dir.path().join("ledger.db")).unwrap();
+        db.execute(
+            "DELETE FROM receipts WHERE tenant = 'acme' AND seq > ?1",
+            [keep],
+        )
+        .unwrap();
+        drop(db);
+        export_now();
+        let (code, out, _) = verify(&[]);
+        assert_eq!(code, 0, "without a checkpoint a cut is invisible: {out}");
+        let (code, out, _) = verify(&["--checkpoint", cp_arg]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("removed from its end"), "{out}");
+        let (code, out, _) = verify(&["--expect-head", &head]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("removed from its end"), "{out}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

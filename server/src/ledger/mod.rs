@@ -203,6 +203,10 @@ pub trait Ledger: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<serde_json::Value>, LedgerError>;
 
+    /// The head of `tenant`'s chain: (seq, hash) of its last committed receipt, `None` when
+    /// the chain is empty.
+    async fn chain_head(&self, tenant: &str) -> Result<Option<(u64, String)>, LedgerError>;
+
     /// Store an agent key created at run time (`intentrail agents create`): the agent now has
     /// this key hash and is not revoked (one key per agent: a new put replaces the old key).
     async fn put_agent_key(

@@ -1536,6 +1536,30 @@ impl Ledger for PostgresLedger {
         .await
     }
 
+    async fn chain_head(&self, tenant: &str) -> Result<Option<(u64, String)>, LedgerError> {
+        let t = tenant.to_owned();
+        self.with_conn("read the chain head", move |c| {
+            Box::pin(async move {
+                let row = c
+                    .query_opt(
+                        "SELECT seq, hash FROM receipts WHERE tenant = $1 ORDER BY seq DESC LIMIT 1",
+                        &[&t],
+                    )
+                    .await
+                    .map_err(|e| db_err("read the chain head", &e))?;
+                row.map(|r| {
+                    let seq: i64 = get(&r, 0, "chain head")?;
+                    let hash: String = get(&r, 1, "chain head")?;
+                    let seq = u64::try_from(seq)
+                        .map_err(|_| LedgerError::Corrupt(format!("receipt seq {seq}")))?;
+                    Ok((seq, hash))
+                })
+                .transpose()
+            })
+        })
+        .await
+    }
+
     async fn receipts_after(
         &self,
         tenant: &str,

@@ -1052,6 +1052,23 @@ impl Ledger for SqliteLedger {
         .await
     }
 
+    async fn chain_head(&self, tenant: &str) -> Result<Option<(u64, String)>, LedgerError> {
+        let t = tenant.to_owned();
+        self.read(move |c| {
+            let head: Option<(i64, String)> = row(
+                c,
+                "SELECT seq, hash FROM receipts WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1",
+                params![t],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| db_err("read the chain head", e))?;
+            head.map(|(seq, hash)| Ok((to_u64(seq, "receipt seq")?, hash)))
+                .transpose()
+        })
+        .await
+    }
+
     async fn receipts_after(
         &self,
         tenant: &str,

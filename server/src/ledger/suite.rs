@@ -524,6 +524,15 @@ where
     assert!(l.receipts_after(&t, 100, 10).await.expect("end").is_empty());
     assert_eq!(l.receipts_after(&t, 95, 10).await.expect("tail").len(), 5);
     assert!(l.receipts_after(&t, 0, 0).await.expect("zero").is_empty());
+    // The head is the last committed receipt; an empty chain has none.
+    assert_eq!(
+        l.chain_head(&t).await.expect("head"),
+        Some((100, all[99]["hash"].as_str().expect("hash").to_owned()))
+    );
+    assert_eq!(
+        l.chain_head(&format!("{t}-nobody")).await.expect("head"),
+        None
+    );
     assert_eq!(
         l.receipts_after(&other, 0, 10).await.expect("other").len(),
         1
