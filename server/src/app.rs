@@ -274,6 +274,18 @@ impl Rail {
         p
     }
 
+    /// Authenticate an agent that acts (intent, execute, one-shot, transparent mode): a tenant
+    /// admin key reads and administers, it never acts.
+    fn acting(p: Principal) -> Result<Principal, AppError> {
+        if p.admin {
+            return Err(AppError::new(
+                ErrorKind::Forbidden,
+                "the admin key cannot act: governed actions need an agent key",
+            ));
+        }
+        Ok(p)
+    }
+
     fn authenticate_inner(
         &self,
         headers: &HeaderMap,
@@ -1230,7 +1242,7 @@ async fn intents(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    let p = rail.authenticate(&headers, true)?;
+    let p = Rail::acting(rail.authenticate(&headers, true)?)?;
     let t = rail.tenant(&p)?;
     let [action, params, idk] = members(
         read_json(&rail, &headers, body).await?,
@@ -1270,7 +1282,7 @@ async fn execute(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    let p = rail.authenticate(&headers, true)?;
+    let p = Rail::acting(rail.authenticate(&headers, true)?)?;
     let t = rail.tenant(&p)?;
     let [token, params] = members(
         read_json(&rail, &headers, body).await?,
@@ -1325,7 +1337,7 @@ async fn one_shot(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    let p = rail.authenticate(&headers, true)?;
+    let p = Rail::acting(rail.authenticate(&headers, true)?)?;
     let t = rail.tenant(&p)?;
     let [params, idk] = members(
         read_json(&rail, &headers, body).await?,

@@ -952,7 +952,11 @@ async fn tour(info: &DemoInfo) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let s = r.status().as_u16();
         let b: Value = r.json().await.map_err(|e| e.to_string())?;
-        show(&format!("split refund: part {part} of 3 × 90.00 USD"), s, &b);
+        show(
+            &format!("split refund: part {part} of 3 × 90.00 USD"),
+            s,
+            &b,
+        );
     }
     let log: Value = c
         .get(format!("{}/__requests", info.downstream_url))

@@ -411,6 +411,34 @@ async fn test_idempotency_key_replays_and_conflicts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_the_admin_key_cannot_act() {
+    let rail = TestRail::start(Options::default()).await;
+    let params = TestRail::refund(500);
+    let permit = rail.permit(&params).await;
+    for (path, body) in [
+        ("/v1/actions/money.refund", json!({"params": params})),
+        (
+            "/v1/intents",
+            json!({"action": "money.refund", "params": params}),
+        ),
+        ("/v1/execute", json!({"permit": permit, "params": params})),
+    ] {
+        for agent in [None, Some("bot-1")] {
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let (s, b, _) = rail.raw(&rail.admin_key, agent, path, bytes).await;
+            let b: Value = serde_json::from_slice(&b).unwrap();
+            assert_eq!((s, code(&b)), (403, "forbidden"), "{path} {agent:?}: {b}");
+        }
+    }
+    assert_eq!(rail.log.count(), 0, "nothing forwarded");
+    // The permit is still the agent's to use.
+    let (s, _) = rail
+        .post("/v1/execute", json!({"permit": permit, "params": params}))
+        .await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_ambiguous_credentials_are_refused() {
     let rail = TestRail::start(Options::default()).await;
     let body = serde_json::to_vec(&json!({"params": TestRail::refund(500)})).unwrap();

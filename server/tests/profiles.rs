@@ -704,6 +704,15 @@ async fn a_dot_segment_path_variable_is_bad_input_and_nothing_is_forwarded() {
         assert_eq!(status, 400, "{id}: {b}");
         assert_eq!(b["code"], "schema_invalid", "{id}");
     }
+    // The admin key administers; it cannot act, in transparent mode either.
+    let r = rail
+        .client
+        .get(format!("{}/v1/proxy/shop/v1/items/x", rail.url))
+        .bearer_auth(&rail.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
     assert!(hits.all().is_empty(), "nothing forwarded");
     // A dot inside a value is fine.
     let (status, _) = rail

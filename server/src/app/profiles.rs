@@ -384,7 +384,7 @@ pub(super) async fn proxy(State(rail): Shared, req: Request) -> Result<Response,
         )
     })?;
     let agent = single_header(&parts.headers, "intentrail-agent").map_err(unauth)?;
-    let p: Principal = rail.authenticate_key(&key, agent, false)?;
+    let p: Principal = Rail::acting(rail.authenticate_key(&key, agent, false)?)?;
     let t = rail.tenant(&p)?;
     // The raw (still percent-encoded) path below /v1/proxy/{profile}.
     let raw = parts.uri.path();
