@@ -111,7 +111,7 @@ ng_workers=$(pgrep -P "$ng_pid" | tr '\n' ' ')
 
 # --- rail -----------------------------------------------------------------------------------
 rail_port=$(free_port)
-"$bin/intentrail" init --dir "$work/rail" --tenant bench --agent bench-agent >"$work/init.txt"
+"$bin/intentrail" init --dir "$work/rail" --tenant bench --agent bench-agent --refund-limit 0 >"$work/init.txt"
 agent_key=$(sed -n 's/^agent "bench-agent" key.*: //p' "$work/init.txt")
 [ -n "$agent_key" ] || { cat "$work/init.txt"; echo "bench: no agent key" >&2; exit 1; }
 sed -i \

@@ -61,7 +61,7 @@ down_port=$(free_port)
 tenant=soak-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
 agent=soak-agent
 
-"$bin/intentrail" init --dir "$work/rail" --tenant "$tenant" --agent "$agent" >"$work/init.txt"
+"$bin/intentrail" init --dir "$work/rail" --tenant "$tenant" --agent "$agent" --refund-limit 0 >"$work/init.txt"
 agent_key=$(sed -n "s/^agent \"$agent\" key.*: //p" "$work/init.txt")
 admin_key=$(sed -n 's/^admin key.*: //p' "$work/init.txt")
 [ -n "$agent_key" ] && [ -n "$admin_key" ] || { cat "$work/init.txt" >&2; echo "soak: no keys from init" >&2; exit 1; }

@@ -155,6 +155,10 @@ pub struct InitArgs {
     /// Overwrite an existing config.
     #[arg(long)]
     pub force: bool,
+    /// Each agent's refund budget: at most this many cents refunded per hour, however the
+    /// refunds are split. 0 writes no such limit.
+    #[arg(long, default_value_t = DEMO_REFUNDS_PER_HOUR)]
+    pub refund_limit: u64,
 }
 
 /// `demo` options.
@@ -573,7 +577,7 @@ fn init(a: &InitArgs) -> Result<(), String> {
         "env:PAYMENTS_API_KEY",
         false,
         "127.0.0.1:8080",
-        DEMO_REFUNDS_PER_HOUR,
+        a.refund_limit,
     );
     Config::from_toml(&text, &a.dir)
         .map_err(|e| format!("internal: starter config invalid: {e}"))?;
