@@ -375,7 +375,7 @@ impl Forwarder {
 /// for `identity`; a downstream that answers `gzip`, `x-gzip` or `deflate` anyway is decoded
 /// (at most [`MAX_RESPONSE_BYTES`] of output), so redaction sees every byte. Any other coding,
 /// or several stacked, is refused: the rail cannot inspect it, so it cannot pass it on.
-fn decode_content(headers: &HeaderMap, body: Bytes) -> Result<(Bytes, bool), String> {
+pub(super) fn decode_content(headers: &HeaderMap, body: Bytes) -> Result<(Bytes, bool), String> {
     use std::io::Read as _;
     let mut codings = Vec::new();
     for v in headers.get_all(CONTENT_ENCODING) {

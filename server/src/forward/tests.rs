@@ -923,3 +923,36 @@ async fn proxy_child() {
     let paths: Vec<String> = d.seen().into_iter().map(|s| s.path).collect();
     assert_eq!(paths, ["/direct"]);
 }
+
+#[test]
+fn compressed_answers_are_decoded_within_the_size_cap_and_unknown_codings_refused() {
+    use std::io::Write as _;
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        bytes::Bytes::from(e.finish().unwrap())
+    };
+    let headers = |coding: &str| {
+        let mut h = HeaderMap::new();
+        h.insert("content-encoding", coding.parse().unwrap());
+        h
+    };
+    let (body, decoded) =
+        client::decode_content(&headers("gzip"), gz(b"{\"ok\":true}")).expect("decodes");
+    assert!(decoded);
+    assert_eq!(&body[..], b"{\"ok\":true}");
+    // A bomb: a few KB that inflate past the cap.
+    let bomb = gz(&vec![0u8; client::MAX_RESPONSE_BYTES + 1]);
+    assert!(bomb.len() < 16 * 1024, "{}", bomb.len());
+    let err = client::decode_content(&headers("gzip"), bomb).expect_err("bounded");
+    assert!(err.contains("too large once decoded"), "{err}");
+    for coding in ["br", "zstd", "gzip, gzip"] {
+        let err = client::decode_content(&headers(coding), gz(b"x")).expect_err("refused");
+        assert!(err.contains("does not inspect"), "{coding}: {err}");
+    }
+    let (body, decoded) =
+        client::decode_content(&headers("identity"), bytes::Bytes::from_static(b"plain"))
+            .expect("identity");
+    assert!(!decoded);
+    assert_eq!(&body[..], b"plain");
+}
