@@ -929,12 +929,12 @@ fn compressed_answers_are_decoded_within_the_size_cap_and_unknown_codings_refuse
     use std::io::Write as _;
     let gz = |data: &[u8]| {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        e.write_all(data).unwrap();
-        bytes::Bytes::from(e.finish().unwrap())
+        e.write_all(data).expect("gzip");
+        bytes::Bytes::from(e.finish().expect("gzip"))
     };
     let headers = |coding: &str| {
         let mut h = HeaderMap::new();
-        h.insert("content-encoding", coding.parse().unwrap());
+        h.insert("content-encoding", coding.parse().expect("header"));
         h
     };
     let (body, decoded) =
