@@ -14,10 +14,10 @@ use intentrail_core::keys::Jwks;
 use intentrail_core::receipt::verify_chain;
 use serde_json::{json, Value};
 
-use crate::app::{self, now_ms, Rail};
 use crate::auth::{generate_key, hash_key, ADMIN_KEY_PREFIX, AGENT_KEY_PREFIX};
 use crate::config::Config;
 use crate::demo::DemoApi;
+use crate::rail::{now_ms, Rail};
 use crate::secret::Secret;
 use crate::{keystore, ledger};
 
@@ -451,7 +451,7 @@ async fn serve(a: ServeArgs) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "intentrail listening");
     say(&format!("intentrail listening on http://{addr}"));
-    app::serve(rail, listener, shutdown_signal())
+    crate::http::serve(rail, listener, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }
@@ -835,7 +835,7 @@ async fn demo(a: DemoArgs) -> Result<(), String> {
         api_key: Secret::new(api_key.to_string()),
         admin_key: Secret::new(admin_key.to_string()),
     };
-    let serving = tokio::spawn(app::serve(rail, listener, shutdown_signal()));
+    let serving = tokio::spawn(crate::http::serve(rail, listener, shutdown_signal()));
 
     say(&format!("rail:        {}", info.rail_url));
     say(&format!(

@@ -9,12 +9,12 @@
 //!   [`policy`]: Cedar rules and stateful limits.
 //! - [`ledger`]: the rail's state (permits, idempotency, limits, receipts), SQLite by default.
 //! - [`credentials`]: fetch-at-forward secrets; [`forward`]: the downstream client.
-//! - [`app`]: the HTTP API and the governed pipeline; [`problem`]: RFC 9457 errors;
-//!   [`metrics`]: Prometheus text.
+//! - [`rail`]: the running rail (tenants, keys, ledger, clients); [`pipeline`]: the governed
+//!   path as named stages and the flows that run them; [`http`]: routes, extractors and
+//!   handlers; [`problem`]: RFC 9457 errors; [`metrics`]: Prometheus text.
 //! - [`profile`]: mirrored OpenAPI profiles (operations as governed actions).
 //! - [`demo`]: the demo payments API used by `intentrail demo`.
 
-pub mod app;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
@@ -22,11 +22,14 @@ pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod forward;
+pub mod http;
 pub mod keystore;
 pub mod ledger;
 pub mod metrics;
 pub mod model;
+pub mod pipeline;
 pub mod policy;
 pub mod problem;
 pub mod profile;
+pub mod rail;
 pub mod secret;

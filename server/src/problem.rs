@@ -1,6 +1,7 @@
 //! RFC 9457 problem+json answers. Every error the API returns goes through [`AppError`], which
-//! carries a stable `code` from core's [`ErrorKind`] and never internal details: causes are
-//! logged (without secrets), the agent gets the code, a title and a safe detail.
+//! carries a stable `code` from core's [`ErrorKind`] and never internal details: the cause of
+//! an internal error is kept aside and logged (without secrets) when the answer is written;
+//! the agent gets the code, a title and a safe detail. Each module's error converts with `?`.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +22,8 @@ pub struct AppError {
     /// connection, or was forwarded before its receipt failed). Such an answer is final for an
     /// idempotency key: a retry replays it and never sends again.
     pub may_have_acted: bool,
+    /// The cause of an internal error: logged when the answer is written, never shown.
+    cause: Option<Box<str>>,
 }
 
 impl AppError {
@@ -31,6 +34,7 @@ impl AppError {
             detail: detail.into(),
             extra: Map::new(),
             may_have_acted: false,
+            cause: None,
         }
     }
 
@@ -69,10 +73,12 @@ impl AppError {
         self
     }
 
-    /// An internal error: the cause is logged, the answer says only `internal`.
+    /// An internal error: the answer says only `internal`; the cause is logged when the
+    /// answer is written.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        AppError::new(ErrorKind::Internal, "internal error; see the rail's log")
+        let mut e = AppError::new(ErrorKind::Internal, "internal error; see the rail's log");
+        e.cause = Some(cause.to_string().into_boxed_str());
+        e
     }
 
     /// The receipt id recorded for this failure, if any.
@@ -110,8 +116,35 @@ impl From<Error> for AppError {
     }
 }
 
+impl From<crate::ledger::LedgerError> for AppError {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        AppError::from(Error::from(e))
+    }
+}
+
+impl From<crate::credentials::CredentialError> for AppError {
+    fn from(e: crate::credentials::CredentialError) -> Self {
+        AppError::from(Error::from(e))
+    }
+}
+
+impl From<crate::profile::ImportError> for AppError {
+    fn from(e: crate::profile::ImportError) -> Self {
+        match e {
+            crate::profile::ImportError::Invalid(m) => AppError::new(
+                ErrorKind::InvalidRequest,
+                format!("the profile document is refused: {m}"),
+            ),
+            crate::profile::ImportError::Ledger(e) => AppError::from(e),
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            tracing::error!(error = %cause, "internal error");
+        }
         let status = StatusCode::from_u16(self.kind.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.body()).unwrap_or_default();

@@ -480,7 +480,7 @@ async fn test_keys_rotate_keeps_old_permits_verifiable() {
     assert!(out.contains("now signs with"), "{out}");
     let keys = intentrail_server::keystore::load(
         &rail.dir.path().join("keys/acme"),
-        intentrail_server::app::now_ms(),
+        intentrail_server::rail::now_ms(),
         65_000,
     )
     .unwrap();

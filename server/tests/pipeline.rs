@@ -154,7 +154,7 @@ async fn test_unknown_actions_and_endpoints_do_not_exist() {
 fn acme_key(rail: &TestRail) -> SigningKey {
     let keys = intentrail_server::keystore::load(
         &rail.dir.path().join("keys/acme"),
-        intentrail_server::app::now_ms(),
+        intentrail_server::rail::now_ms(),
         60_000,
     )
     .unwrap();
@@ -162,7 +162,7 @@ fn acme_key(rail: &TestRail) -> SigningKey {
 }
 
 fn claims(rail: &TestRail, params: &Value, jti: &str) -> PermitClaims {
-    let now = intentrail_server::app::now_ms() / 1000;
+    let now = intentrail_server::rail::now_ms() / 1000;
     PermitClaims {
         iss: rail.rail.config.issuer_for("acme"),
         aud: rail.rail.config.audience.clone(),

@@ -133,11 +133,6 @@ impl AzureKeyVault {
         })
     }
 
-    /// How many access tokens were fetched (tests, metrics).
-    pub fn token_fetches(&self) -> u64 {
-        self.token.fetches()
-    }
-
     /// One client-credentials token request.
     async fn fetch_token(&self) -> Result<(Secret, Option<Duration>), String> {
         let tenant = self

@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod azure;
 pub mod cache;
+mod config;
 mod env;
 mod file;
 pub mod http;
@@ -25,6 +26,7 @@ use intentrail_core::error::{Error, ErrorKind};
 
 use crate::secret::Secret;
 
+pub use config::{ProvidersConfig, MAX_FETCH_TIMEOUT_MS};
 pub use env::EnvProvider;
 pub use file::FileProvider;
 
@@ -126,7 +128,7 @@ impl Credentials {
     /// The registry the config describes: `env`, `file`, `aws-sm`, `azure-kv` and `vault`,
     /// each bounded by its own `timeout_ms` or `[providers] timeout_ms`. Store endpoints and
     /// ids missing from both config and environment are reported when a reference needs them.
-    pub fn from_config(cfg: &crate::config::ProvidersConfig) -> Result<Self, String> {
+    pub fn from_config(cfg: &ProvidersConfig) -> Result<Self, String> {
         cfg.validate()?;
         let default = Duration::from_millis(cfg.timeout_ms);
         let bound = |t: Option<u64>| t.map_or(default, Duration::from_millis);

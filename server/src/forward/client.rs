@@ -129,24 +129,15 @@ impl Forwarder {
         Ok(client)
     }
 
-    /// Send `req` to `connector`, injecting `credential` as the connector's `auth` says.
+    /// Send `req` to `connector`, injecting `credential` as the connector's `auth` says and
+    /// `extra[i]` as `connector.extra_credentials[i]` (one each, in order, as a sensitive
+    /// header).
     ///
     /// A refused connection (nothing sent) is retried once, with the same idempotency key;
     /// anything that may have reached the downstream is never retried. The returned response
-    /// is already passed through [`redact::redact`] with `credential`. Any HTTP status is
-    /// `Ok`: mapping 5xx to `downstream_error` is the pipeline's job.
-    pub async fn send(
-        &self,
-        connector: &ConnectorConfig,
-        req: Outbound,
-        credential: Option<&Secret>,
-    ) -> Result<DownstreamResponse, ForwardError> {
-        self.send_with_extra(connector, req, credential, &[]).await
-    }
-
-    /// [`Forwarder::send`] for a connector with `extra_credentials`: `extra[i]` is the value of
-    /// `connector.extra_credentials[i]` (one each, in order), injected as a sensitive header.
-    /// Every credential given is redacted from the response and from error details.
+    /// is already redacted ([`redact::redact`]) of every credential given, and so are error
+    /// details: this is the one place responses are redacted. Any HTTP status is `Ok`: mapping
+    /// 5xx to `downstream_error` is the pipeline's job.
     pub async fn send_with_extra(
         &self,
         connector: &ConnectorConfig,
@@ -154,126 +145,66 @@ impl Forwarder {
         credential: Option<&Secret>,
         extra: &[Secret],
     ) -> Result<DownstreamResponse, ForwardError> {
-        let not_sent = |detail: String| ForwardError::NotSent { detail };
-        validate_connector(connector).map_err(not_sent)?;
-        if extra.len() != connector.extra_credentials.len() {
-            return Err(not_sent(format!(
-                "connector {}: {} extra credentials configured, {} given",
-                connector.name,
-                connector.extra_credentials.len(),
-                extra.len()
-            )));
-        }
-        let name = &connector.name;
-        match (&connector.auth, credential) {
-            (AuthStyle::None, Some(_)) => {
-                return Err(not_sent(format!(
-                    "connector {name}: a credential was given but auth is none"
-                )))
-            }
-            (AuthStyle::None, None) => {}
-            (_, None) => {
-                return Err(not_sent(format!(
-                    "connector {name}: auth needs a credential"
-                )))
-            }
-            (_, Some(_)) => {}
-        }
-        let method_name = req.method.to_ascii_uppercase();
-        if !METHODS.contains(&method_name.as_str()) {
-            return Err(not_sent(format!("method {:?} is not allowed", req.method)));
-        }
-        let method = Method::from_bytes(method_name.as_bytes())
-            .map_err(|_| not_sent(format!("method {:?} is not allowed", req.method)))?;
-        check_path(&req.path).map_err(not_sent)?;
-
-        let mut url = url::Url::parse(&connector.base_url)
-            .map_err(|e| not_sent(format!("connector {name}: base_url: {e}")))?;
-        let full_path = format!("{}{}", url.path().trim_end_matches('/'), req.path);
-        url.set_path(&full_path);
-        if url.path() != full_path {
-            return Err(not_sent(format!(
-                "path {:?} is not in normalized, percent-encoded form",
-                req.path
-            )));
-        }
-        if let AuthStyle::Query { name: auth_name } = &connector.auth {
-            if req.query.iter().any(|(k, _)| k == auth_name) {
-                return Err(not_sent(format!(
-                    "query parameter {auth_name:?} is reserved for the credential"
-                )));
-            }
-        }
-        if !req.query.is_empty() {
-            url.query_pairs_mut().extend_pairs(&req.query);
-        }
-        let shown_url = url.to_string();
-        let mut send_url = url;
-
-        let mut headers = HeaderMap::new();
-        for (k, v) in &req.headers {
-            let n = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| not_sent(format!("invalid header name {k:?}")))?;
-            if RESERVED_HEADERS.contains(&n.as_str()) {
-                return Err(not_sent(format!("header {k:?} is reserved")));
-            }
-            let v = HeaderValue::from_str(v)
-                .map_err(|_| not_sent(format!("invalid value for header {k:?}")))?;
-            headers.append(n, v);
-        }
-        // Uncompressed answers only, so redaction can see every byte.
-        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        // The defaults reqwest sent, unless the operation declared its own.
-        headers
-            .entry(USER_AGENT)
-            .or_insert(HeaderValue::from_static(USER_AGENT_VALUE));
-        headers
-            .entry(ACCEPT)
-            .or_insert(HeaderValue::from_static("*/*"));
-        if let Some((_, content_type)) = &req.body {
-            let v = HeaderValue::from_str(content_type)
-                .map_err(|_| not_sent("invalid content type".into()))?;
-            headers.insert(CONTENT_TYPE, v);
-        }
-        if let (Some(h), Some(key)) = (&connector.idempotency_header, &req.idempotency_key) {
-            let n = HeaderName::from_bytes(h.as_bytes())
-                .map_err(|_| not_sent(format!("invalid idempotency header {h:?}")))?;
-            let v = HeaderValue::from_str(key)
-                .map_err(|_| not_sent("the idempotency key is not a valid header value".into()))?;
-            headers.insert(n, v);
-        }
-        if let Some(secret) = credential {
-            inject(&connector.auth, secret, &mut headers, &mut send_url).map_err(not_sent)?;
-        }
-        for (x, secret) in connector.extra_credentials.iter().zip(extra) {
-            let header = AuthStyle::Header {
-                name: x.header.clone(),
-            };
-            inject(&header, secret, &mut headers, &mut send_url).map_err(not_sent)?;
-        }
-
-        // The URL may hold a query-injected credential: never shown, never put in an error.
-        let uri: Uri = send_url
-            .as_str()
-            .parse()
-            .map_err(|_| not_sent(format!("{shown_url} is not a valid request URI")))?;
-        let body = req.body.map(|(b, _)| b).unwrap_or_default();
-
+        check_credentials(connector, credential, extra)?;
+        let built = build(connector, req, credential, extra)?;
         let client = self.client(connector.allow_private, connector.connect_timeout_ms)?;
         let start = Instant::now();
-        let deadline = start + Duration::from_millis(connector.timeout_ms);
         let secrets: Vec<&Secret> = credential.into_iter().chain(extra).collect();
-        let scrub = |s: String| redact::redact_str(&s, &secrets);
-        // One deadline covers connect, send and the whole body; `stage` says where it struck.
+        let (parts, body) = self
+            .exchange(&client, connector, &built, start, &secrets)
+            .await?;
+        let status = parts.status.as_u16();
+        let (body, decoded) =
+            decode_content(&parts.headers, body).map_err(|why| ForwardError::Broken {
+                detail: format!("{} {}: {why}", built.method_name, built.shown_url),
+            })?;
+        let resp_headers: Vec<(String, String)> = parts
+            .headers
+            .iter()
+            .filter(|(k, _)| !(decoded && *k == CONTENT_ENCODING))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut out = DownstreamResponse {
+            status,
+            headers: resp_headers,
+            body,
+            latency_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+            url: built.shown_url,
+            method: built.method_name,
+        };
+        redact::redact(&mut out, &secrets);
+        Ok(out)
+    }
+
+    /// Send a built request (retried once if the connection is refused) and read the whole
+    /// answer, within one deadline from `start` that covers connect, send and body.
+    async fn exchange(
+        &self,
+        client: &HttpClient,
+        connector: &ConnectorConfig,
+        built: &Built,
+        start: Instant,
+        secrets: &[&Secret],
+    ) -> Result<(hyper::http::response::Parts, Bytes), ForwardError> {
+        let (method_name, shown_url) = (&built.method_name, &built.shown_url);
+        let not_sent = |detail: String| ForwardError::NotSent { detail };
+        let scrub = |s: String| redact::redact_str(&s, secrets);
+        let deadline = start + Duration::from_millis(connector.timeout_ms);
+        // `stage` says where the deadline struck.
         let mut stage = Stage::Head;
         let exchange = async {
             let mut attempt = 0u32;
             let resp = loop {
                 attempt += 1;
-                let mut request = Request::new(Full::new(body.clone()));
-                *request.method_mut() = method.clone();
-                *request.uri_mut() = uri.clone();
-                *request.headers_mut() = headers.clone();
+                let mut request = Request::new(Full::new(built.body.clone()));
+                *request.method_mut() = built.method.clone();
+                *request.uri_mut() = built.uri.clone();
+                *request.headers_mut() = built.headers.clone();
                 self.attempts.fetch_add(1, Ordering::Relaxed);
                 match client.request(request).await {
                     Ok(r) => break r,
@@ -326,49 +257,176 @@ impl Forwarder {
             }
             Ok((parts, body.freeze()))
         };
-        let result = tokio::time::timeout_at(deadline, exchange).await;
-        let (parts, body) = match result {
-            Ok(r) => r?,
+        match tokio::time::timeout_at(deadline, exchange).await {
+            Ok(r) => r,
             Err(_) => {
                 let what = match stage {
                     Stage::Head => "no answer",
                     Stage::Body => "response body not complete",
                 };
-                return Err(ForwardError::Timeout {
+                Err(ForwardError::Timeout {
                     detail: format!(
                         "{method_name} {shown_url}: {what} within {} ms",
                         connector.timeout_ms
                     ),
-                });
+                })
             }
-        };
-        let status = parts.status.as_u16();
-        let (body, decoded) =
-            decode_content(&parts.headers, body).map_err(|why| ForwardError::Broken {
-                detail: format!("{method_name} {shown_url}: {why}"),
-            })?;
-        let resp_headers: Vec<(String, String)> = parts
-            .headers
-            .iter()
-            .filter(|(k, _)| !(decoded && *k == CONTENT_ENCODING))
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let mut out = DownstreamResponse {
-            status,
-            headers: resp_headers,
-            body,
-            latency_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-            url: shown_url,
-            method: method_name,
-        };
-        redact::redact(&mut out, &secrets);
-        Ok(out)
+        }
     }
+}
+
+/// A request ready to send.
+struct Built {
+    method: Method,
+    /// Upper-case method name.
+    method_name: String,
+    /// The URL without any query-injected credential (what receipts and errors show).
+    shown_url: String,
+    /// The URL as sent (it may hold a query-injected credential: never shown).
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// A credential for every `auth` that needs one, none for `auth = none`, and one value per
+/// `extra_credentials` entry.
+fn check_credentials(
+    connector: &ConnectorConfig,
+    credential: Option<&Secret>,
+    extra: &[Secret],
+) -> Result<(), ForwardError> {
+    let not_sent = |detail: String| ForwardError::NotSent { detail };
+    validate_connector(connector).map_err(not_sent)?;
+    let name = &connector.name;
+    if extra.len() != connector.extra_credentials.len() {
+        return Err(not_sent(format!(
+            "connector {name}: {} extra credentials configured, {} given",
+            connector.extra_credentials.len(),
+            extra.len()
+        )));
+    }
+    match (&connector.auth, credential) {
+        (AuthStyle::None, Some(_)) => Err(not_sent(format!(
+            "connector {name}: a credential was given but auth is none"
+        ))),
+        (AuthStyle::None, None) | (_, Some(_)) => Ok(()),
+        (_, None) => Err(not_sent(format!(
+            "connector {name}: auth needs a credential"
+        ))),
+    }
+}
+
+/// The request for `req` on `connector`: method, URL under the base URL, headers (declared,
+/// defaults, idempotency key, credentials) and body. Nothing the agent controls can name a
+/// reserved header, leave the base URL or take the credential's query parameter.
+fn build(
+    connector: &ConnectorConfig,
+    req: Outbound,
+    credential: Option<&Secret>,
+    extra: &[Secret],
+) -> Result<Built, ForwardError> {
+    let not_sent = |detail: String| ForwardError::NotSent { detail };
+    let method_name = req.method.to_ascii_uppercase();
+    if !METHODS.contains(&method_name.as_str()) {
+        return Err(not_sent(format!("method {:?} is not allowed", req.method)));
+    }
+    let method = Method::from_bytes(method_name.as_bytes())
+        .map_err(|_| not_sent(format!("method {:?} is not allowed", req.method)))?;
+    let url = url_of(connector, &req)?;
+    let shown_url = url.to_string();
+    let mut send_url = url;
+    let mut headers = declared_headers(connector, &req)?;
+    if let Some(secret) = credential {
+        inject(&connector.auth, secret, &mut headers, &mut send_url).map_err(not_sent)?;
+    }
+    for (x, secret) in connector.extra_credentials.iter().zip(extra) {
+        let header = AuthStyle::Header {
+            name: x.header.clone(),
+        };
+        inject(&header, secret, &mut headers, &mut send_url).map_err(not_sent)?;
+    }
+    // The URL may hold a query-injected credential: never shown, never put in an error.
+    let uri: Uri = send_url
+        .as_str()
+        .parse()
+        .map_err(|_| not_sent(format!("{shown_url} is not a valid request URI")))?;
+    Ok(Built {
+        method,
+        method_name,
+        shown_url,
+        uri,
+        headers,
+        body: req.body.map(|(b, _)| b).unwrap_or_default(),
+    })
+}
+
+/// The URL of `req` under the connector's base URL, with its query.
+fn url_of(connector: &ConnectorConfig, req: &Outbound) -> Result<url::Url, ForwardError> {
+    let not_sent = |detail: String| ForwardError::NotSent { detail };
+    check_path(&req.path).map_err(not_sent)?;
+    let mut url = url::Url::parse(&connector.base_url)
+        .map_err(|e| not_sent(format!("connector {}: base_url: {e}", connector.name)))?;
+    let full_path = format!("{}{}", url.path().trim_end_matches('/'), req.path);
+    url.set_path(&full_path);
+    if url.path() != full_path {
+        return Err(not_sent(format!(
+            "path {:?} is not in normalized, percent-encoded form",
+            req.path
+        )));
+    }
+    if let AuthStyle::Query { name: auth_name } = &connector.auth {
+        if req.query.iter().any(|(k, _)| k == auth_name) {
+            return Err(not_sent(format!(
+                "query parameter {auth_name:?} is reserved for the credential"
+            )));
+        }
+    }
+    if !req.query.is_empty() {
+        url.query_pairs_mut().extend_pairs(&req.query);
+    }
+    Ok(url)
+}
+
+/// The request's own headers (never a reserved one), the defaults, its content type and the
+/// idempotency key; credentials come after.
+fn declared_headers(
+    connector: &ConnectorConfig,
+    req: &Outbound,
+) -> Result<HeaderMap, ForwardError> {
+    let not_sent = |detail: String| ForwardError::NotSent { detail };
+    let mut headers = HeaderMap::new();
+    for (k, v) in &req.headers {
+        let n = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| not_sent(format!("invalid header name {k:?}")))?;
+        if RESERVED_HEADERS.contains(&n.as_str()) {
+            return Err(not_sent(format!("header {k:?} is reserved")));
+        }
+        let v = HeaderValue::from_str(v)
+            .map_err(|_| not_sent(format!("invalid value for header {k:?}")))?;
+        headers.append(n, v);
+    }
+    // Uncompressed answers only, so redaction can see every byte.
+    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    // The usual client defaults, unless the operation declared its own.
+    headers
+        .entry(USER_AGENT)
+        .or_insert(HeaderValue::from_static(USER_AGENT_VALUE));
+    headers
+        .entry(ACCEPT)
+        .or_insert(HeaderValue::from_static("*/*"));
+    if let Some((_, content_type)) = &req.body {
+        let v = HeaderValue::from_str(content_type)
+            .map_err(|_| not_sent("invalid content type".into()))?;
+        headers.insert(CONTENT_TYPE, v);
+    }
+    if let (Some(h), Some(key)) = (&connector.idempotency_header, &req.idempotency_key) {
+        let n = HeaderName::from_bytes(h.as_bytes())
+            .map_err(|_| not_sent(format!("invalid idempotency header {h:?}")))?;
+        let v = HeaderValue::from_str(key)
+            .map_err(|_| not_sent("the idempotency key is not a valid header value".into()))?;
+        headers.insert(n, v);
+    }
+    Ok(headers)
 }
 
 /// The body with its content codings undone: `(body, whether it was decoded)`. The rail asks

@@ -15,6 +15,18 @@ use tokio::net::TcpListener;
 
 use super::*;
 use crate::model::Outcome;
+
+impl Forwarder {
+    /// [`Forwarder::send_with_extra`] for a connector without extra credentials.
+    async fn send(
+        &self,
+        connector: &ConnectorConfig,
+        req: Outbound,
+        credential: Option<&Secret>,
+    ) -> Result<DownstreamResponse, ForwardError> {
+        self.send_with_extra(connector, req, credential, &[]).await
+    }
+}
 use crate::secret::Secret;
 
 /// A fake downstream key (never printed: assertions compare without formatting it).

@@ -11,6 +11,7 @@ pub mod bounds;
 pub mod document;
 pub mod request;
 pub mod schema;
+pub mod store;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;

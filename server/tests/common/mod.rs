@@ -12,9 +12,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use intentrail_server::app::{self, Rail};
 use intentrail_server::auth::{generate_key, hash_key, ADMIN_KEY_PREFIX, AGENT_KEY_PREFIX};
 use intentrail_server::config::Config;
+use intentrail_server::http;
+use intentrail_server::rail::{self as app, Rail};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -288,7 +289,7 @@ impl TestRail {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let r = rail.clone();
         tokio::spawn(async move {
-            app::serve(r, listener, async move {
+            http::serve(r, listener, async move {
                 let _ = rx.await;
             })
             .await

@@ -19,10 +19,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use base64::Engine as _;
-use intentrail_server::app::{self, Rail};
 use intentrail_server::auth::{generate_key, hash_key, ADMIN_KEY_PREFIX, AGENT_KEY_PREFIX};
 use intentrail_server::config::Config;
 use intentrail_server::credentials::sigv4;
+use intentrail_server::http;
+use intentrail_server::rail::{self as app, Rail};
 use intentrail_server::secret::Secret;
 use serde_json::{json, Value};
 
@@ -984,7 +985,7 @@ impl TestRail {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let r = rail.clone();
         tokio::spawn(async move {
-            app::serve(r, listener, async move {
+            http::serve(r, listener, async move {
                 let _ = rx.await;
             })
             .await

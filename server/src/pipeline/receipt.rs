@@ -1,0 +1,71 @@
+//! Receipts of the pipeline: drafts, appends, and refusals recorded with their receipt.
+//!
+//! Guarantees: every refusal after authentication appends a receipt naming its `code`, and
+//! the error the caller gets carries that receipt's id.
+
+use std::time::Instant;
+
+use intentrail_core::permit::PermitClaims;
+use intentrail_core::receipt::{Receipt, ReceiptKind};
+use serde_json::json;
+
+use crate::problem::AppError;
+use crate::rail::{new_id, now_ms, Rail, Tenant};
+
+/// A receipt draft of `kind` for `action` by `agent` (sealed when appended).
+pub(crate) fn draft(t: &Tenant, agent: &str, kind: ReceiptKind, action: &str) -> Receipt {
+    Receipt {
+        id: new_id("rct_"),
+        seq: 0,
+        prev: String::new(),
+        ts: now_ms(),
+        tenant: t.id.clone(),
+        agent: agent.to_string(),
+        kind,
+        action: action.to_string(),
+        decision: None,
+        outcome: None,
+        code: None,
+        reason: None,
+        permit_id: None,
+        payload_hash: None,
+        policy_hash: None,
+        profile_version: None,
+        downstream: None,
+        kid: String::new(),
+        hash: String::new(),
+        sig: String::new(),
+        batch: None,
+    }
+}
+
+/// The execution receipt draft of a permit.
+pub(crate) fn execution(t: &Tenant, agent: &str, claims: &PermitClaims) -> Receipt {
+    let mut r = draft(t, agent, ReceiptKind::Execution, &claims.act);
+    r.permit_id = Some(claims.jti.clone());
+    r.payload_hash = Some(claims.ph.clone());
+    r.policy_hash = Some(claims.pol.clone());
+    r.profile_version = claims.prv.clone();
+    r
+}
+
+/// Append a receipt to the tenant's chain.
+pub(crate) async fn append(rail: &Rail, t: &Tenant, r: Receipt) -> Result<Receipt, AppError> {
+    let started = Instant::now();
+    let r = rail.ledger.append_receipt(r, t.signer.clone()).await?;
+    rail.metrics.stage("receipt", started.elapsed());
+    Ok(r)
+}
+
+/// Record a refusal as a receipt and return the error carrying its id.
+pub(crate) async fn refuse(rail: &Rail, t: &Tenant, mut r: Receipt, err: AppError) -> AppError {
+    r.code = Some(err.kind.code().into());
+    if r.decision.is_none() && r.outcome.is_none() {
+        r.outcome = Some("rejected".into());
+    }
+    rail.metrics.decision(err.kind.code());
+    match append(rail, t, r).await {
+        Ok(r) => err.with("receipt_id", json!(r.id)),
+        Err(e) => e,
+    }
+}
