@@ -13,7 +13,11 @@ pub fn external_vectors() -> PathBuf {
         Some(dir) => PathBuf::from(dir),
         None => own_vectors().join("external"),
     };
-    assert!(p.is_dir(), "external vectors: {} is not a directory", p.display());
+    assert!(
+        p.is_dir(),
+        "external vectors: {} is not a directory",
+        p.display()
+    );
     p
 }
 
