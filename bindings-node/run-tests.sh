@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Node SDK tests, the way users get the package: build the native module (cargo, the
-# workspace's target/debug), pack the npm package with it, install the tarball into a FRESH
+# Node SDK tests, the way users get the package: build the native module (cargo, release
+# profile: scripts/install.js), pack the npm package with it, install the tarball into a FRESH
 # folder with `npm install`, then run `node --test` (vectors, governed calls against the real
 # `intentrail demo` rail, concurrency, the example agent, `tsc --noEmit`) against that install.
 # Also checks that the committed native.d.ts matches what the napi-rs CLI generates.
@@ -23,7 +23,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$here"
 # Dev dependencies (@napi-rs/cli for the .d.ts check). `npm ci` fails with this registry
 # (absent optional platform packages of the CLI's dependencies); `npm install` does not.
-# Its `prepare` script builds the native module (cargo build -p intentrail-node).
+# Its `prepare` script builds the native module (cargo build --release -p intentrail-node).
 npm install --no-audit --no-fund --loglevel=error
 node scripts/dts.js --check
 
@@ -31,6 +31,7 @@ node scripts/dts.js --check
 # a fresh folder, with the test setup's own dev dependencies.
 npm pack --pack-destination "$work" --loglevel=error >/dev/null
 tarball="$(ls "$work"/intentrail-*.tgz)"
+echo "npm tarball: $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB)"
 mkdir "$work/app"
 cd "$work/app"
 cat > package.json <<'JSON'

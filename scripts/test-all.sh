@@ -38,11 +38,14 @@ step "soak harness, short: 15 s at 20 actions/s on SQLite and on PostgreSQL (deb
 DURATION=15 RATE=20 PROFILE=debug bash scripts/soak.sh
 DURATION=15 RATE=20 PROFILE=debug BACKEND=postgres bash scripts/soak.sh
 
-step "Python SDK: pip install ./bindings-python into a fresh venv, pytest against the real binary"
+step "Python SDK: pip builds the release wheel (as pip install ./bindings-python does), installed into a fresh venv, pytest against the real binary"
 INTENTRAIL_BIN="$PWD/target/debug/intentrail" bindings-python/run-tests.sh
 
-step "Node SDK: npm pack + npm install into a fresh folder, node --test against the real binary, tsc"
+step "Node SDK: release module, npm pack + npm install into a fresh folder, node --test against the real binary, tsc"
 INTENTRAIL_BIN="$PWD/target/debug/intentrail" bash bindings-node/run-tests.sh
+
+step "fresh clone: the committed tree alone in an empty folder replays every vector test (Rust, Python, Node)"
+bash scripts/fresh-clone-vectors.sh
 
 step "fuzz targets build (core/fuzz; running them is for local use)"
 cargo check --manifest-path core/fuzz/Cargo.toml --target-dir target/fuzz --quiet

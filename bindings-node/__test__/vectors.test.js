@@ -9,20 +9,12 @@ const { sdk, REPO } = require('./helpers.js');
 
 const OWN = path.join(REPO, 'tests', 'vectors');
 
-/** `$INTENTRAIL_SHARED_VECTORS`, else `<repo>/../shared/vectors`, else the nearest
- * `shared/vectors` above the repo (a git worktree lives deeper than the clone). */
-function sharedVectors() {
-  const env = process.env.INTENTRAIL_SHARED_VECTORS;
-  if (env) {
-    assert.ok(fs.statSync(env).isDirectory(), `INTENTRAIL_SHARED_VECTORS=${env} is not a directory`);
-    return env;
-  }
-  for (let d = path.dirname(REPO); ; d = path.dirname(d)) {
-    const p = path.join(d, 'shared', 'vectors');
-    if (fs.existsSync(p)) return p;
-    if (path.dirname(d) === d) break;
-  }
-  assert.fail('shared vectors not found: set INTENTRAIL_SHARED_VECTORS or put shared/ beside the repo');
+/** `<repo>/tests/vectors/external` (sources and licences in its README), or
+ * `$INTENTRAIL_EXTERNAL_VECTORS` when set (another copy of the same layout). */
+function externalVectors() {
+  const dir = process.env.INTENTRAIL_EXTERNAL_VECTORS || path.join(OWN, 'external');
+  assert.ok(fs.existsSync(dir) && fs.statSync(dir).isDirectory(), `external vectors: ${dir} is not a directory`);
+  return dir;
 }
 
 function lines(name) {
@@ -113,8 +105,8 @@ test('permit vectors verify as recorded', () => {
   }
 });
 
-test('shared JCS vectors give the reference bytes', () => {
-  const jcs = path.join(sharedVectors(), 'jcs');
+test('external JCS vectors give the reference bytes', () => {
+  const jcs = path.join(externalVectors(), 'jcs');
   const inputs = fs.readdirSync(path.join(jcs, 'input')).filter((f) => f.endsWith('.json')).sort();
   assert.ok(inputs.length > 0, `no JCS vectors in ${jcs}`);
   for (const f of inputs) {
@@ -125,8 +117,8 @@ test('shared JCS vectors give the reference bytes', () => {
   }
 });
 
-test('shared number vectors serialize like ECMAScript', () => {
-  const text = fs.readFileSync(path.join(sharedVectors(), 'jcs', 'numbers.txt'), 'utf8');
+test('external number vectors serialize like ECMAScript', () => {
+  const text = fs.readFileSync(path.join(externalVectors(), 'jcs', 'numbers.txt'), 'utf8');
   const buf = Buffer.alloc(8);
   let n = 0;
   let refused = 0;

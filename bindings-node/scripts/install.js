@@ -1,17 +1,18 @@
 #!/usr/bin/env node
 // npm `prepare` script of the `intentrail` package (runs on `npm install` in this folder and
-// before `npm pack`): make sure `intentrail.<platform>.node`
-// sits next to index.js.
+// before `npm pack`): make sure `intentrail.<platform>.node` sits next to index.js.
 //
 // - A packed tarball (`npm pack`) already carries the prebuilt module: it is loaded once to
 //   check it, and nothing is built.
-// - From the source tree (`npm install ./bindings-node`, or `npm run build`), it runs
-//   `cargo build -p intentrail-node` in the workspace — the same target dir (`target/debug`)
-//   every other cargo command of the workspace uses, so nothing is built twice — and copies
-//   the cdylib, debug info stripped, as `intentrail.<platform>.node`.
+// - In the source tree (`npm install`, `npm pack`, `npm run build` in this folder) it always
+//   runs `cargo build -p intentrail-node` (a no-op when current) and copies the cdylib,
+//   stripped, as `intentrail.<platform>.node`: the module next to the sources is the one built
+//   from them, never a leftover of another profile.
 //
-// Flags: --force (rebuild even if a module loads). Env: INTENTRAIL_NODE_RELEASE=1 builds
-// with --release.
+// Profile: release (optimized, target/release), because the module built here is the one a
+// packed tarball ships. `INTENTRAIL_NODE_PROFILE=dev` builds the dev profile instead, into
+// target/debug beside the workspace's tests, with the crypto crates optimized (EdDSA
+// verification is ~100x slower unoptimized): for local iteration, never for a tarball.
 'use strict';
 
 const { spawnSync } = require('node:child_process');
@@ -21,8 +22,7 @@ const path = require('node:path');
 const pkgDir = path.resolve(__dirname, '..');
 const { platformArchABI } = require('../platform.js');
 
-// Same per-package optimisation as the Python wheel (bindings-python/pyproject.toml): EdDSA
-// verification is ~100x slower unoptimised. Same settings = shared artifacts in target/debug.
+// The dev profile's per-package optimisation (INTENTRAIL_NODE_PROFILE=dev).
 const OPT = [
   'profile.dev.package.curve25519-dalek.opt-level=3',
   'profile.dev.package.ed25519-dalek.opt-level=3',
@@ -46,11 +46,19 @@ function workspaceRoot() {
   return /^\s*\[workspace\]/m.test(fs.readFileSync(manifest, 'utf8')) ? root : null;
 }
 
+function profile() {
+  const p = process.env.INTENTRAIL_NODE_PROFILE || 'release';
+  if (p !== 'release' && p !== 'dev') {
+    throw new Error(`INTENTRAIL_NODE_PROFILE must be release or dev, not ${JSON.stringify(p)}`);
+  }
+  return p;
+}
+
 /** Build the cdylib with cargo; return the path cargo reports for it. */
 function cargoBuild(root, extraEnv = {}) {
   const args = ['build', '-p', 'intentrail-node', '--message-format=json-render-diagnostics'];
-  if (process.env.INTENTRAIL_NODE_RELEASE === '1') args.push('--release');
-  for (const c of OPT) args.push('--config', c);
+  if (profile() === 'release') args.push('--release');
+  else for (const c of OPT) args.push('--config', c);
   const r = spawnSync('cargo', args, {
     cwd: root,
     env: { ...process.env, ...extraEnv },
@@ -77,20 +85,22 @@ function cargoBuild(root, extraEnv = {}) {
   return lib;
 }
 
-/** Copy `lib` to `dest` atomically, debug info stripped when `strip` is available. */
-function install(lib, dest) {
+/** Copy `lib` to `dest` atomically, stripped when `strip` is available: the symbol table too
+ * for release (Node finds the module by its dynamic symbols, which stay), debug info only for
+ * dev (panics still name functions). */
+function install(lib, dest, buildProfile) {
   const tmp = `${dest}.${process.pid}.tmp`;
-  const s = spawnSync('strip', ['--strip-debug', '-o', tmp, lib], { stdio: 'ignore' });
+  const how = buildProfile === 'release' ? '--strip-unneeded' : '--strip-debug';
+  const s = spawnSync('strip', [how, '-o', tmp, lib], { stdio: 'ignore' });
   if (s.status !== 0) fs.copyFileSync(lib, tmp);
   fs.renameSync(tmp, dest);
 }
 
 function main() {
-  const force = process.argv.includes('--force');
   const abi = platformArchABI();
   const dest = path.join(pkgDir, `intentrail.${abi}.node`);
-  if (!force && fs.existsSync(dest) && loads(dest)) return;
   const root = workspaceRoot();
+  if (!root && fs.existsSync(dest) && loads(dest)) return;
   if (!root) {
     throw new Error(
       `intentrail: no prebuilt native module for ${abi} in this package, and no Rust ` +
@@ -99,7 +109,7 @@ function main() {
     );
   }
   const lib = cargoBuild(root);
-  install(lib, dest);
+  install(lib, dest, profile());
   if (!loads(dest)) throw new Error(`intentrail: the built module ${dest} does not load`);
 }
 

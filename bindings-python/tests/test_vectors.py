@@ -18,19 +18,12 @@ REPO = Path(__file__).resolve().parents[2]
 OWN = REPO / "tests" / "vectors"
 
 
-def shared_vectors() -> Path:
-    """`$INTENTRAIL_SHARED_VECTORS`, else `<repo>/../shared/vectors`, else the nearest
-    `shared/vectors` above the repo (a git worktree lives deeper than the clone)."""
-    env = os.environ.get("INTENTRAIL_SHARED_VECTORS")
-    if env:
-        p = Path(env)
-        assert p.is_dir(), f"INTENTRAIL_SHARED_VECTORS={env} is not a directory"
-        return p
-    for d in [REPO.parent, *REPO.parent.parents]:
-        p = d / "shared" / "vectors"
-        if p.is_dir():
-            return p
-    pytest.fail("shared vectors not found: set INTENTRAIL_SHARED_VECTORS or put shared/ beside the repo")
+def external_vectors() -> Path:
+    """`<repo>/tests/vectors/external` (sources and licences in its README), or
+    `$INTENTRAIL_EXTERNAL_VECTORS` when set (another copy of the same layout)."""
+    p = Path(os.environ.get("INTENTRAIL_EXTERNAL_VECTORS") or OWN / "external")
+    assert p.is_dir(), f"external vectors: {p} is not a directory"
+    return p
 
 
 def lines(name: str) -> List[Dict[str, Any]]:
@@ -83,8 +76,8 @@ def test_permit_vectors_verify_as_recorded() -> None:
             assert e.value.code == v["expect"], v["name"]
 
 
-def test_shared_jcs_vectors_give_the_reference_bytes() -> None:
-    jcs = shared_vectors() / "jcs"
+def test_external_jcs_vectors_give_the_reference_bytes() -> None:
+    jcs = external_vectors() / "jcs"
     inputs = sorted((jcs / "input").glob("*.json"))
     assert inputs, f"no JCS vectors in {jcs}"
     for f in inputs:
@@ -93,8 +86,8 @@ def test_shared_jcs_vectors_give_the_reference_bytes() -> None:
         assert intentrail.canonicalize(json.loads(f.read_bytes())) == expected, f.name
 
 
-def test_shared_number_vectors_serialize_like_ecmascript() -> None:
-    path = shared_vectors() / "jcs" / "numbers.txt"
+def test_external_number_vectors_serialize_like_ecmascript() -> None:
+    path = external_vectors() / "jcs" / "numbers.txt"
     n = 0
     refused = 0
     for line in path.read_text().splitlines():

@@ -1,4 +1,4 @@
-//! RFC 8785 against the external reference data in `shared/vectors/jcs` (cyberphone's test
+//! RFC 8785 against the external reference data in `tests/vectors/external/jcs` (cyberphone's test
 //! data and a 20,000-line ECMAScript number table). Never edit a vector to pass.
 
 mod common;
@@ -7,7 +7,7 @@ use intentrail_core::jcs;
 
 #[test]
 fn reference_files_canonicalize_to_the_exact_output_bytes() {
-    let dir = common::shared_vectors().join("jcs");
+    let dir = common::external_vectors().join("jcs");
     let mut names: Vec<_> = std::fs::read_dir(dir.join("input"))
         .expect("jcs/input exists")
         .map(|e| e.expect("dir entry").path())
@@ -49,7 +49,7 @@ fn reference_files_canonicalize_to_the_exact_output_bytes() {
 
 #[test]
 fn number_table_matches_ecmascript_for_every_line() {
-    let path = common::shared_vectors().join("jcs/numbers.txt");
+    let path = common::external_vectors().join("jcs/numbers.txt");
     let text = std::fs::read_to_string(&path).expect("jcs/numbers.txt exists");
     let mut count = 0usize;
     let mut failures = Vec::new();

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 #[test]
 fn every_wycheproof_case_gets_its_expected_result() {
-    let path = common::shared_vectors().join("wycheproof/ed25519_test.json");
+    let path = common::external_vectors().join("wycheproof/ed25519_test.json");
     let text = std::fs::read(&path).expect("wycheproof/ed25519_test.json exists");
     let doc: Value = serde_json::from_slice(&text).expect("valid JSON");
     let declared = doc["numberOfTests"].as_u64().expect("numberOfTests");

@@ -1,39 +1,24 @@
-//! Helpers shared by the integration tests: locating the external vectors.
+//! Helpers shared by the integration tests: locating the vectors the repository carries.
 
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 
-/// The folder of the external vectors (`shared/vectors`). Order: `$INTENTRAIL_SHARED_VECTORS`;
-/// `<repo>/../shared/vectors` (CI clones the repo with `shared/` beside it); then the nearest
-/// `shared/vectors` in an ancestor of the repo (a git worktree lives deeper than the clone).
-/// Panics when none exists: a vector test that finds no vectors must fail, not pass.
-pub fn shared_vectors() -> PathBuf {
-    if let Ok(p) = std::env::var("INTENTRAIL_SHARED_VECTORS") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.is_dir(),
-            "INTENTRAIL_SHARED_VECTORS={} is not a directory",
-            p.display()
-        );
-        return p;
-    }
-    let primary = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors"));
-    if primary.is_dir() {
-        return primary;
-    }
-    let repo = std::fs::canonicalize(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .expect("the repo root exists");
-    for dir in repo.ancestors().skip(1) {
-        let p = dir.join("shared/vectors");
-        if p.is_dir() {
-            return p;
-        }
-    }
-    panic!(
-        "shared vectors not found: set INTENTRAIL_SHARED_VECTORS or put shared/ beside the repo ({} does not exist)",
-        primary.display()
+/// The folder of the external vectors: `<repo>/tests/vectors/external` (RFC 8785 reference
+/// data, Wycheproof; sources and licences in its README), or `$INTENTRAIL_EXTERNAL_VECTORS`
+/// when set (another copy of the same layout). Panics when the folder does not exist: a vector
+/// test that finds no vectors must fail, not pass.
+pub fn external_vectors() -> PathBuf {
+    let p = match std::env::var_os("INTENTRAIL_EXTERNAL_VECTORS") {
+        Some(dir) => PathBuf::from(dir),
+        None => own_vectors().join("external"),
+    };
+    assert!(
+        p.is_dir(),
+        "external vectors: {} is not a directory",
+        p.display()
     );
+    p
 }
 
 /// The repo's own golden vectors folder (`<repo>/tests/vectors`).
