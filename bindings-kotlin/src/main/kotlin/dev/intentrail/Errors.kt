@@ -10,7 +10,8 @@ import kotlinx.serialization.json.contentOrNull
 /**
  * Base of every IntentRail error: one subclass per family of the API's stable codes, the same
  * families as the Python and Node SDKs. The family of a code comes from the Rust core's one
- * table (`ErrorKind::family`), never from a copy in this SDK.
+ * table (`ErrorKind::family`), never from a copy in this SDK. Unchecked (a [RuntimeException]),
+ * as JVM frameworks expect of a client library's errors.
  *
  * @property code the stable error code (`policy_denied`, `schema_invalid`, …).
  * @property detail the human detail (never a secret).
@@ -24,7 +25,7 @@ sealed class IntentRailException(
     val status: Int?,
     val receiptId: String?,
     val problem: JsonObject?,
-) : Exception("$code: $detail")
+) : RuntimeException("$code: $detail")
 
 /** A policy or a stateful limit refused the action (`policy_denied`, `rate_limited`). */
 class PolicyDenied(

@@ -100,6 +100,7 @@ inline fun <reified P> governed(
 )
 
 /** [governed] with this rail: `rail.governed<Refund>("money.refund")`. */
+@JvmName("governedBy")
 inline fun <reified P> Rail.governed(
     action: String,
     description: String? = null,

@@ -19,7 +19,7 @@ class ErrorsTest {
         return out
     }
 
-    private val python = table(REPO.resolve("bindings-python/python/intentrail/exceptions.py").readText(), "_BY_CODE")
+    private val python = table(REPO.resolve("bindings-python/python/intentrail/exceptions.py").readText(), "_BY_CODE: Dict")
     private val node = table(REPO.resolve("bindings-node/index.js").readText(), "const BY_CODE")
 
     @Test
@@ -51,6 +51,6 @@ class ErrorsTest {
         )
         val e = PolicyDenied("policy_denied", "capped", 403, "rct_1", policyIds = listOf("refund_cap"))
         assertEquals("policy_denied: capped", e.message)
-        assertTrue((e as Exception) is IntentRailException)
+        assertTrue((e as RuntimeException) is IntentRailException)
     }
 }
