@@ -8,6 +8,10 @@
 //! are uniffi async functions (Kotlin `suspend`): each runs on this library's tokio runtime and
 //! the caller's coroutine is resumed when it completes, so no JVM thread waits on the rail.
 
+// `NativeError` crosses the FFI by value as uniffi lowers it (no `Box` there); it is the rare
+// path, so its size on the stack does not matter.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -24,7 +28,7 @@ uniffi::setup_scaffolding!();
 // Errors.
 
 /// The family of an error: the Kotlin exception class it becomes (core's [`ErrorFamily`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
 pub enum Family {
     /// `policy_denied`, `rate_limited`.
     PolicyDenied,
@@ -533,11 +537,13 @@ mod tests {
 
     #[test]
     fn strict_parsing_is_core_s() {
-        let NativeError::Rail { code, detail, .. } = canonicalize(b"{\"a\":1,\"a\":2}".to_vec())
-            .err()
-            .unwrap();
+        let NativeError::Rail { code, detail, .. } =
+            canonicalize(b"{\"a\":1,\"a\":2}".to_vec()).err().unwrap();
         assert_eq!(code, "invalid_json");
         assert!(detail.starts_with("duplicate_key at "));
-        assert_eq!(canonicalize(b"{\"b\":1,\"a\":2}".to_vec()).unwrap(), b"{\"a\":2,\"b\":1}");
+        assert_eq!(
+            canonicalize(b"{\"b\":1,\"a\":2}".to_vec()).unwrap(),
+            b"{\"a\":2,\"b\":1}"
+        );
     }
 }

@@ -366,8 +366,14 @@ mod tests {
             ErrorFamily::of_code("payload_hash_mismatch"),
             ErrorFamily::PermitRejected
         );
-        assert_eq!(ErrorFamily::of_code("rate_limited"), ErrorFamily::PolicyDenied);
-        assert_eq!(ErrorFamily::of_code("not_found"), ErrorFamily::InvalidRequest);
+        assert_eq!(
+            ErrorFamily::of_code("rate_limited"),
+            ErrorFamily::PolicyDenied
+        );
+        assert_eq!(
+            ErrorFamily::of_code("not_found"),
+            ErrorFamily::InvalidRequest
+        );
         assert_eq!(ErrorFamily::of_code("no_such_code"), ErrorFamily::Internal);
         assert_eq!(ErrorFamily::Internal.class_name(), "IntentRailError");
     }
