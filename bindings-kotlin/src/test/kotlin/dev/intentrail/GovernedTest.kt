@@ -60,7 +60,7 @@ class GovernedTest {
         assertThrows<E> { runBlocking { block() } }
 
     @Test
-    fun `a governed refund reaches the demo downstream`() = runBlocking {
+    fun `a governed refund reaches the demo downstream`(): Unit = runBlocking {
         val refund = governed<Refund>(rail, "money.refund")
         val p = pid()
         val r = refund(Refund(p, 500))
@@ -83,7 +83,7 @@ class GovernedTest {
     }
 
     @Test
-    fun `a denied refund raises PolicyDenied naming refund_cap`() = runBlocking {
+    fun `a denied refund raises PolicyDenied naming refund_cap`(): Unit = runBlocking {
         val refund = rail.governed<Refund>("money.refund")
         val p = pid()
         val e = rejects<PolicyDenied> { refund(Refund(p, 20000)) }
@@ -97,7 +97,7 @@ class GovernedTest {
     }
 
     @Test
-    fun `schema errors raise SchemaInvalid listing the pointers`() = runBlocking {
+    fun `schema errors raise SchemaInvalid listing the pointers`(): Unit = runBlocking {
         val p = pid()
         val e = rejects<SchemaInvalid> { governed<Refund>(rail, "money.refund")(Refund(p, -5, "USD")) }
         assertEquals("schema_invalid", e.code)
@@ -109,7 +109,7 @@ class GovernedTest {
     }
 
     @Test
-    fun `a tampering proxy's permit for other params is refused before execute, nothing sent`() = runBlocking {
+    fun `a tampering proxy's permit for other params is refused before execute, nothing sent`(): Unit = runBlocking {
         Proxy(demo.railUrl).use { proxy ->
             // A tampering rail: it asks for a permit over other params than the SDK sent.
             proxy.rewrite = { path, body ->
@@ -131,7 +131,7 @@ class GovernedTest {
     }
 
     @Test
-    fun `a permit for another action is refused before execute`() = runBlocking {
+    fun `a permit for another action is refused before execute`(): Unit = runBlocking {
         Proxy(demo.railUrl).use { proxy ->
             proxy.rewrite = { path, body ->
                 if (path == "/v1/intents") {
@@ -155,7 +155,7 @@ class GovernedTest {
     }
 
     @Test
-    fun `approval required raises ApprovalPending`() = runBlocking {
+    fun `approval required raises ApprovalPending`(): Unit = runBlocking {
         val params = buildJsonObject {
             put("amount", 5); put("currency", "usd"); put("from_account", "acct_a"); put("to_account", "acct_kotlin")
         }
@@ -169,7 +169,7 @@ class GovernedTest {
     }
 
     @Test
-    fun `intent then execute, and a replay is refused`() = runBlocking {
+    fun `intent then execute, and a replay is refused`(): Unit = runBlocking {
         val p = pid()
         val params = buildJsonObject { put("payment_id", p); put("amount", 3); put("currency", "usd") }
         val permit = rail.intent("money.refund", params)
@@ -188,7 +188,7 @@ class GovernedTest {
     }
 
     @Test
-    fun `receipts verify as a chain, and an edit is found`() = runBlocking {
+    fun `receipts verify as a chain, and an edit is found`(): Unit = runBlocking {
         Rail(demo.railUrl, demo.adminKey, demo.agentId).use { admin ->
             rail.act("money.refund", buildJsonObject { put("payment_id", pid()); put("amount", 2); put("currency", "usd") })
             val chain = admin.receipts(after = 0, limit = 1000)["receipts"]!!.jsonArray.toList()
@@ -203,7 +203,7 @@ class GovernedTest {
     }
 
     @Test
-    fun `fromEnv reads INTENTRAIL_URL, INTENTRAIL_API_KEY, INTENTRAIL_AGENT_ID and INTENTRAIL_TIMEOUT`() = runBlocking {
+    fun `fromEnv reads INTENTRAIL_URL, INTENTRAIL_API_KEY, INTENTRAIL_AGENT_ID and INTENTRAIL_TIMEOUT`(): Unit = runBlocking {
         val env = mapOf(
             "INTENTRAIL_URL" to demo.railUrl,
             "INTENTRAIL_API_KEY" to demo.apiKey,
@@ -234,7 +234,7 @@ class GovernedTest {
     }
 
     @Test
-    fun `the API key never shows in a Rail's or an error's printed form`() = runBlocking {
+    fun `the API key never shows in a Rail's or an error's printed form`(): Unit = runBlocking {
         assertFalse(rail.toString().contains(demo.apiKey))
         assertTrue(rail.toString().contains(demo.agentId))
         Rail(demo.railUrl, "ir_" + "x".repeat(43), demo.agentId).use { bad ->
@@ -246,7 +246,7 @@ class GovernedTest {
     }
 
     @Test
-    fun `an unreachable rail raises RailUnavailable without the key`() = runBlocking {
+    fun `an unreachable rail raises RailUnavailable without the key`(): Unit = runBlocking {
         val port = ServerSocket(0).use { it.localPort }
         Rail("http://127.0.0.1:$port", "ir_secret_value", "a", 2.seconds).use { r ->
             val e = rejects<RailUnavailable> { r.act("money.refund", buildJsonObject { put("payment_id", "p"); put("amount", 1) }) }
@@ -257,7 +257,7 @@ class GovernedTest {
     }
 
     @Test
-    fun `bad params are refused locally, before any request`() = runBlocking {
+    fun `bad params are refused locally, before any request`(): Unit = runBlocking {
         Proxy(demo.railUrl).use { proxy ->
             Rail(proxy.url, demo.apiKey, demo.agentId).use { r ->
                 val refund = governed<Refund>(r, "money.refund")
@@ -274,11 +274,10 @@ class GovernedTest {
         assertThrows<InvalidRequest> { Rail("ftp://x", "k", "a") }
         assertThrows<InvalidRequest> { Rail(demo.railUrl, "k", "a", 0.seconds) }
         assertThrows<InvalidRequest> { Rail(demo.railUrl, "", "a") }
-        Unit
     }
 
     @Test
-    fun `tool definitions come from the catalog, and a model's call runs the action`() = runBlocking {
+    fun `tool definitions come from the catalog, and a model's call runs the action`(): Unit = runBlocking {
         val defs = rail.toolDefinitions()
         val names = defs.map { it.name }
         for (n in listOf("money_refund", "money_payment", "money_transfer")) assertTrue(n in names, n)
@@ -322,7 +321,7 @@ class GovernedTest {
     }
 
     @Test
-    fun `an idempotency key never lets a refund run twice`() = runBlocking {
+    fun `an idempotency key never lets a refund run twice`(): Unit = runBlocking {
         val p = pid()
         val refund = governed<Refund>(rail, "money.refund", idempotencyKey = { "idk-${it.paymentId}" })
         val a = refund(Refund(p, 8))
