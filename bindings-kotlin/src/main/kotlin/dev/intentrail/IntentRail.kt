@@ -61,13 +61,9 @@ data class ChainPosition(
  */
 @JvmOverloads
 fun verifyReceipts(receipts: List<JsonElement>, jwks: JsonObject, after: ChainPosition? = null): ChainReport {
+    if (after != null && after.seq < 0) throw localError("invalid_request", "after.seq must be non-negative")
     val r = ffiCall {
-        dev.intentrail.ffi.verifyReceipts(
-            jsonBytes(JsonArray(receipts)),
-            jsonBytes(jwks),
-            after?.seq?.also { require(it >= 0) { "after.seq must be non-negative" } }?.toULong(),
-            after?.hash,
-        )
+        dev.intentrail.ffi.verifyReceipts(jsonBytes(JsonArray(receipts)), jsonBytes(jwks), after?.seq?.toULong(), after?.hash)
     }
     return ChainReport(r.count.toLong(), r.lastSeq.toLong(), r.lastHash)
 }
