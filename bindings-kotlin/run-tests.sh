@@ -48,7 +48,8 @@ sys.exit(1 if failed or skipped else 0)
 PY
 
 jar="target/intentrail-0.1.0.jar"
-unzip -l "$jar" | grep -q ' linux-x86-64/libintentrail_kotlin.so$' \
+listing="$(unzip -l "$jar")"
+grep -q ' linux-x86-64/libintentrail_kotlin.so$' <<<"$listing" \
   || { echo "$jar does not carry linux-x86-64/libintentrail_kotlin.so" >&2; exit 1; }
 
 # Swift: generated from the same library (not compiled: no Swift toolchain here).
