@@ -50,4 +50,7 @@ bash scripts/fresh-clone-vectors.sh
 step "fuzz targets build (core/fuzz; running them is for local use)"
 cargo check --manifest-path core/fuzz/Cargo.toml --target-dir target/fuzz --quiet
 
+step "Kotlin SDK: native library once (cargo, target/debug), uniffi Kotlin sources, mvn -q verify (JUnit 5 against the real binary), jar check, Swift bindings generated"
+INTENTRAIL_BIN="$PWD/target/debug/intentrail" bash bindings-kotlin/run-tests.sh
+
 step "done: every suite passed"

@@ -191,6 +191,23 @@ pub struct ApprovalPending {
     pub receipt_id: Option<String>,
 }
 
+/// An intent that waits for a human is an error of kind [`ErrorKind::ApprovalPending`] for
+/// callers that wanted the action executed (status 202, its `approval_id`, rules and receipt).
+impl From<ApprovalPending> for ClientError {
+    fn from(p: ApprovalPending) -> Self {
+        ClientError::from_problem(
+            202,
+            json!({
+                "code": ErrorKind::ApprovalPending.code(),
+                "detail": format!("the action waits for approval {}", p.approval_id),
+                "approval_id": p.approval_id,
+                "policy_ids": p.policy_ids,
+                "receipt_id": p.receipt_id,
+            }),
+        )
+    }
+}
+
 /// What `POST /v1/intents` answered.
 #[allow(clippy::large_enum_variant)] // `Issued` is the common case: no box for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -627,18 +644,7 @@ impl RailClient {
         });
         let intent = match intent? {
             IntentOutcome::Issued(i) => i,
-            IntentOutcome::Pending(p) => {
-                return Err(ClientError::from_problem(
-                    202,
-                    json!({
-                        "code": ErrorKind::ApprovalPending.code(),
-                        "detail": format!("the action waits for approval {}", p.approval_id),
-                        "approval_id": p.approval_id,
-                        "policy_ids": p.policy_ids,
-                        "receipt_id": p.receipt_id,
-                    }),
-                ));
-            }
+            IntentOutcome::Pending(p) => return Err(p.into()),
         };
         keys?;
         self.verify_intent(&intent.permit, action, params).await?;

@@ -192,6 +192,107 @@ impl ErrorKind {
     }
 }
 
+/// The families the SDKs raise errors by: one exception / error class per family, the same
+/// in every language. This is the one table from a code to its family; the SDKs read it from
+/// here instead of keeping their own copy.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorFamily {
+    /// A policy or a stateful limit refused the action (`policy_denied`, `rate_limited`).
+    PolicyDenied,
+    /// The action waits for a human approval (`approval_pending`).
+    ApprovalPending,
+    /// The params do not match the action's schema (`schema_invalid`).
+    SchemaInvalid,
+    /// The permit was refused: invalid, expired, already used, another agent's, other params.
+    PermitRejected,
+    /// The downstream failed or did not answer in time.
+    DownstreamError,
+    /// The rail, its ledger or its credential store is unavailable (or unreachable).
+    RailUnavailable,
+    /// The API key or agent id was refused.
+    AuthenticationError,
+    /// The request itself is wrong (bad JSON, unknown action, idempotency misuse, too large,
+    /// no such resource).
+    InvalidRequest,
+    /// A receipt chain does not verify.
+    ReceiptInvalid,
+    /// `internal`, and codes this build does not know: the SDKs' base class.
+    Internal,
+}
+
+impl ErrorFamily {
+    /// Every family, in declaration order.
+    pub const ALL: &'static [ErrorFamily] = &[
+        ErrorFamily::PolicyDenied,
+        ErrorFamily::ApprovalPending,
+        ErrorFamily::SchemaInvalid,
+        ErrorFamily::PermitRejected,
+        ErrorFamily::DownstreamError,
+        ErrorFamily::RailUnavailable,
+        ErrorFamily::AuthenticationError,
+        ErrorFamily::InvalidRequest,
+        ErrorFamily::ReceiptInvalid,
+        ErrorFamily::Internal,
+    ];
+
+    /// The class name the SDKs use for this family (`PolicyDenied`, …); [`ErrorFamily::Internal`]
+    /// is the base class, `IntentRailError`.
+    pub const fn class_name(self) -> &'static str {
+        match self {
+            ErrorFamily::PolicyDenied => "PolicyDenied",
+            ErrorFamily::ApprovalPending => "ApprovalPending",
+            ErrorFamily::SchemaInvalid => "SchemaInvalid",
+            ErrorFamily::PermitRejected => "PermitRejected",
+            ErrorFamily::DownstreamError => "DownstreamError",
+            ErrorFamily::RailUnavailable => "RailUnavailable",
+            ErrorFamily::AuthenticationError => "AuthenticationError",
+            ErrorFamily::InvalidRequest => "InvalidRequest",
+            ErrorFamily::ReceiptInvalid => "ReceiptInvalid",
+            ErrorFamily::Internal => "IntentRailError",
+        }
+    }
+
+    /// The family of a wire `code`; codes this build does not know are
+    /// [`ErrorFamily::Internal`].
+    pub fn of_code(code: &str) -> ErrorFamily {
+        ErrorKind::from_code(code).map_or(ErrorFamily::Internal, ErrorKind::family)
+    }
+}
+
+impl ErrorKind {
+    /// The family the SDKs raise this kind as.
+    pub const fn family(self) -> ErrorFamily {
+        match self {
+            ErrorKind::PolicyDenied | ErrorKind::RateLimited => ErrorFamily::PolicyDenied,
+            ErrorKind::ApprovalPending => ErrorFamily::ApprovalPending,
+            ErrorKind::SchemaInvalid => ErrorFamily::SchemaInvalid,
+            ErrorKind::PermitInvalid
+            | ErrorKind::PermitExpired
+            | ErrorKind::PermitAlreadyUsed
+            | ErrorKind::AgentMismatch
+            | ErrorKind::PayloadHashMismatch => ErrorFamily::PermitRejected,
+            ErrorKind::DownstreamError | ErrorKind::DownstreamTimeout => {
+                ErrorFamily::DownstreamError
+            }
+            ErrorKind::RailUnavailable
+            | ErrorKind::LedgerUnavailable
+            | ErrorKind::CredentialUnavailable => ErrorFamily::RailUnavailable,
+            ErrorKind::Unauthenticated | ErrorKind::Forbidden => ErrorFamily::AuthenticationError,
+            ErrorKind::InvalidJson
+            | ErrorKind::InvalidRequest
+            | ErrorKind::UnknownAction
+            | ErrorKind::UnsupportedEndpoint
+            | ErrorKind::IdempotencyConflict
+            | ErrorKind::RequestInProgress
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::NotFound => ErrorFamily::InvalidRequest,
+            ErrorKind::ReceiptInvalid => ErrorFamily::ReceiptInvalid,
+            ErrorKind::Internal => ErrorFamily::Internal,
+        }
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
@@ -253,6 +354,28 @@ mod tests {
             assert_eq!(ErrorKind::from_code(k.code()), Some(*k));
         }
         assert_eq!(ErrorKind::from_code("nope"), None);
+    }
+
+    #[test]
+    fn every_family_but_internal_has_a_code_and_unknown_codes_are_internal() {
+        for f in ErrorFamily::ALL {
+            let codes: Vec<_> = ErrorKind::ALL.iter().filter(|k| k.family() == *f).collect();
+            assert!(!codes.is_empty(), "{f:?} has no code");
+        }
+        assert_eq!(
+            ErrorFamily::of_code("payload_hash_mismatch"),
+            ErrorFamily::PermitRejected
+        );
+        assert_eq!(
+            ErrorFamily::of_code("rate_limited"),
+            ErrorFamily::PolicyDenied
+        );
+        assert_eq!(
+            ErrorFamily::of_code("not_found"),
+            ErrorFamily::InvalidRequest
+        );
+        assert_eq!(ErrorFamily::of_code("no_such_code"), ErrorFamily::Internal);
+        assert_eq!(ErrorFamily::Internal.class_name(), "IntentRailError");
     }
 
     #[test]

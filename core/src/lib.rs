@@ -26,7 +26,7 @@ pub mod receipt;
 
 /// The Ed25519 public key type used throughout (re-exported from `ed25519-dalek`).
 pub use ed25519_dalek::VerifyingKey;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorFamily, ErrorKind, Result};
 pub use keys::{kid_for, Jwk, Jwks, KeyResolver, SigningKey};
 pub use permit::{PermitClaims, VerifyOptions};
 pub use receipt::{
