@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use intentrail_core::client::{ClientError, IntentOutcome, RailClient};
+use intentrail_core::client::{ClientError, RailClient};
 use intentrail_core::{Error, ErrorKind, Jwks, VerifyOptions};
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
@@ -48,27 +48,6 @@ fn parse(text: &str) -> Result<Value, ClientError> {
 
 fn text(v: &Value) -> String {
     v.to_string()
-}
-
-/// The object shape of an [`IntentOutcome`] handed to JS (snake_case, as on the wire).
-fn outcome_value(o: &IntentOutcome) -> Value {
-    match o {
-        IntentOutcome::Issued(i) => json!({
-            "status": "issued",
-            "permit": i.permit,
-            "claims": serde_json::to_value(&i.claims).unwrap_or(Value::Null),
-            "permit_id": i.permit_id,
-            "payload_hash": i.payload_hash,
-            "expires_at": i.expires_at,
-            "receipt_id": i.receipt_id,
-        }),
-        IntentOutcome::Pending(p) => json!({
-            "status": "approval_pending",
-            "approval_id": p.approval_id,
-            "policy_ids": p.policy_ids,
-            "receipt_id": p.receipt_id,
-        }),
-    }
 }
 
 /// The native client of one agent (wrapped by `Rail` in `index.js`). Every method returns a
@@ -151,7 +130,7 @@ impl NativeRail {
                 .await
         };
         let o = run.await.map_err(|e| to_napi(&e))?;
-        Ok(text(&outcome_value(&o)))
+        Ok(text(&o.to_json()))
     }
 
     /// `POST /v1/execute` of `permit` with `params_json` (no local checks):

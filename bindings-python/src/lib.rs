@@ -201,7 +201,7 @@ fn execute_to_py<'py>(py: Python<'py>, r: &ExecuteResult) -> PyResult<Bound<'py,
 }
 
 fn outcome_to_py<'py>(py: Python<'py>, o: &IntentOutcome) -> PyResult<Bound<'py, PyAny>> {
-    to_py(py, &outcome_value(o))
+    to_py(py, &o.to_json())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,7 +438,7 @@ impl NativeRail {
                 let o = c
                     .intent(&action, &params, idempotency_key.as_deref())
                     .await?;
-                Ok(outcome_value(&o))
+                Ok(o.to_json())
             },
             unbind,
         )
@@ -488,27 +488,6 @@ impl NativeRail {
     /// Awaitable `receipt`.
     fn receipt_async<'py>(&self, py: Python<'py>, id: String) -> PyResult<Bound<'py, PyAny>> {
         self.awaitable(py, |c| async move { c.receipt(&id).await }, unbind)
-    }
-}
-
-/// The dict shape of an [`IntentOutcome`] handed to Python.
-fn outcome_value(o: &IntentOutcome) -> Value {
-    match o {
-        IntentOutcome::Issued(i) => serde_json::json!({
-            "status": "issued",
-            "permit": i.permit,
-            "claims": serde_json::to_value(&i.claims).unwrap_or(Value::Null),
-            "permit_id": i.permit_id,
-            "payload_hash": i.payload_hash,
-            "expires_at": i.expires_at,
-            "receipt_id": i.receipt_id,
-        }),
-        IntentOutcome::Pending(p) => serde_json::json!({
-            "status": "approval_pending",
-            "approval_id": p.approval_id,
-            "policy_ids": p.policy_ids,
-            "receipt_id": p.receipt_id,
-        }),
     }
 }
 

@@ -218,6 +218,31 @@ pub enum IntentOutcome {
     Pending(ApprovalPending),
 }
 
+impl IntentOutcome {
+    /// The JSON form the SDKs hand to their callers: `{"status": "issued", permit, claims,
+    /// permit_id, payload_hash, expires_at, receipt_id}` or `{"status": "approval_pending",
+    /// approval_id, policy_ids, receipt_id}`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            IntentOutcome::Issued(i) => serde_json::json!({
+                "status": "issued",
+                "permit": i.permit,
+                "claims": serde_json::to_value(&i.claims).unwrap_or(Value::Null),
+                "permit_id": i.permit_id,
+                "payload_hash": i.payload_hash,
+                "expires_at": i.expires_at,
+                "receipt_id": i.receipt_id,
+            }),
+            IntentOutcome::Pending(p) => serde_json::json!({
+                "status": "approval_pending",
+                "approval_id": p.approval_id,
+                "policy_ids": p.policy_ids,
+                "receipt_id": p.receipt_id,
+            }),
+        }
+    }
+}
+
 /// The answer of an execution: the downstream's own status, headers and body, and the
 /// signed receipt (raw JSON, so it can be verified with [`crate::verify_chain`]).
 #[derive(Debug, Clone, PartialEq)]
