@@ -563,23 +563,80 @@ fn operation(
 ) -> Result<Operation, String> {
     let op = document::resolve(doc, op)?;
     let segments = parse_template(path)?;
-    let operation_id = match op.get("operationId").and_then(Value::as_str) {
-        Some(id) if valid_operation_id(id) => id.to_owned(),
-        Some(id) => {
-            return Err(format!(
-                "operationId {:?} has characters outside [A-Za-z0-9-_./:]",
-                document::cut(id)
-            ))
-        }
-        None => derived_id(method, path),
-    };
+    let operation_id = operation_id(op, method, path)?;
     let description = op
         .get("summary")
         .and_then(Value::as_str)
         .or_else(|| op.get("description").and_then(Value::as_str))
         .map(|s| document::cut(s.lines().next().unwrap_or_default()))
         .unwrap_or_default();
-    // Path-level parameters, overridden by operation-level ones with the same name + place.
+    let mut conv = schema::Converter::new(doc, v30);
+    let mut params = Vec::new();
+    for (name, loc, p) in declared_parameters(doc, item, op)? {
+        if let Some(param) = parameter(&mut conv, name, &loc, p, &segments)? {
+            params.push(param);
+        }
+    }
+    for name in segments.iter().flat_map(Segment::vars) {
+        if !params
+            .iter()
+            .any(|p| p.location == Location::Path && p.name == name)
+        {
+            // An undeclared template variable: a string.
+            params.push(Param {
+                name: name.to_owned(),
+                location: Location::Path,
+                required: true,
+                style: Style::Simple,
+                explode: false,
+                schema: json!({"type": "string"}),
+            });
+        }
+    }
+    let (body, body_schema) = match op.get("requestBody") {
+        Some(rb) => {
+            let (kind, required, schema) = request_body(doc, &mut conv, rb)?;
+            (Some((kind, required)), Some(schema))
+        }
+        None => (None, None),
+    };
+    conv.finish()?;
+    let schema = params_schema(&params, body_schema, body.is_some_and(|b| b.1), conv.defs);
+    let plan = bounds::plan(&schema)?;
+    Ok(Operation {
+        action: format!("{profile}.{operation_id}"),
+        operation_id,
+        description,
+        method: method.to_ascii_uppercase(),
+        path: path.to_owned(),
+        segments,
+        params,
+        body,
+        schema,
+        plan,
+        validator: OnceLock::new(),
+    })
+}
+
+/// The operation's id, or one derived from its method and path.
+fn operation_id(op: &Value, method: &str, path: &str) -> Result<String, String> {
+    match op.get("operationId").and_then(Value::as_str) {
+        Some(id) if valid_operation_id(id) => Ok(id.to_owned()),
+        Some(id) => Err(format!(
+            "operationId {:?} has characters outside [A-Za-z0-9-_./:]",
+            document::cut(id)
+        )),
+        None => Ok(derived_id(method, path)),
+    }
+}
+
+/// The parameters of an operation as (name, `in`, object): path-level ones, overridden by
+/// operation-level ones with the same name and place. Header names are lower-cased.
+fn declared_parameters<'d>(
+    doc: &'d Value,
+    item: &'d Map<String, Value>,
+    op: &'d Value,
+) -> Result<Vec<(String, String, &'d Value)>, String> {
     let mut declared: Vec<(String, String, &Value)> = Vec::new();
     for list in [item.get("parameters"), op.get("parameters")]
         .into_iter()
@@ -607,151 +664,120 @@ fn operation(
             declared.push((key, loc.to_owned(), p));
         }
     }
-    let mut conv = schema::Converter::new(doc, v30);
-    let mut params = Vec::new();
-    for (name, loc, p) in declared {
-        let location = match loc.as_str() {
-            "path" => Location::Path,
-            "query" => Location::Query,
-            "header" => {
-                if RESERVED_HEADERS.contains(&name.as_str()) {
-                    // Never passed from the agent; the rail sets (or refuses) it.
-                    continue;
-                }
-                Location::Header
-            }
-            // Cookies from the agent never pass.
-            "cookie" => continue,
-            other => {
-                return Err(format!(
-                    "parameter {name:?} is in {:?}",
-                    document::cut(other)
-                ))
-            }
-        };
-        let required = location == Location::Path
-            || p.get("required").and_then(Value::as_bool).unwrap_or(false);
-        let style = match (location, p.get("style").and_then(Value::as_str)) {
-            (Location::Path | Location::Header, None | Some("simple")) => Style::Simple,
-            (Location::Query, None | Some("form")) => Style::Form,
-            (Location::Query, Some("spaceDelimited")) => Style::SpaceDelimited,
-            (Location::Query, Some("pipeDelimited")) => Style::PipeDelimited,
-            (Location::Query, Some("deepObject")) => Style::DeepObject,
-            (_, Some(s)) => {
-                return Err(format!(
-                    "parameter {name:?} uses style {:?}, which the rail does not serialize",
-                    document::cut(s)
-                ))
-            }
-        };
-        let explode = p
-            .get("explode")
-            .and_then(Value::as_bool)
-            .unwrap_or(style == Style::Form);
-        let raw = match (p.get("schema"), p.get("content")) {
-            (Some(s), _) => s.clone(),
-            (None, Some(_)) => {
-                return Err(format!(
+    Ok(declared)
+}
+
+/// One declared parameter, converted; `None` for what never passes from the agent (reserved
+/// headers, cookies) and path parameters the template does not use.
+fn parameter(
+    conv: &mut schema::Converter<'_>,
+    name: String,
+    loc: &str,
+    p: &Value,
+    segments: &[Segment],
+) -> Result<Option<Param>, String> {
+    let location = match loc {
+        "path" => Location::Path,
+        "query" => Location::Query,
+        // Never passed from the agent; the rail sets (or refuses) it.
+        "header" if RESERVED_HEADERS.contains(&name.as_str()) => return Ok(None),
+        "header" => Location::Header,
+        // Cookies from the agent never pass.
+        "cookie" => return Ok(None),
+        other => {
+            return Err(format!(
+                "parameter {name:?} is in {:?}",
+                document::cut(other)
+            ))
+        }
+    };
+    let required =
+        location == Location::Path || p.get("required").and_then(Value::as_bool).unwrap_or(false);
+    let style = match (location, p.get("style").and_then(Value::as_str)) {
+        (Location::Path | Location::Header, None | Some("simple")) => Style::Simple,
+        (Location::Query, None | Some("form")) => Style::Form,
+        (Location::Query, Some("spaceDelimited")) => Style::SpaceDelimited,
+        (Location::Query, Some("pipeDelimited")) => Style::PipeDelimited,
+        (Location::Query, Some("deepObject")) => Style::DeepObject,
+        (_, Some(s)) => {
+            return Err(format!(
+                "parameter {name:?} uses style {:?}, which the rail does not serialize",
+                document::cut(s)
+            ))
+        }
+    };
+    let explode = p
+        .get("explode")
+        .and_then(Value::as_bool)
+        .unwrap_or(style == Style::Form);
+    let raw = match (p.get("schema"), p.get("content")) {
+        (Some(s), _) => s.clone(),
+        (None, Some(_)) => {
+            return Err(format!(
                 "parameter {name:?} is described by `content`, which the rail does not serialize"
             ))
-            }
-            (None, None) => json!({}),
-        };
-        let schema = conv.convert(&raw)?;
-        if location == Location::Path && !segments.iter().any(|s| s.vars().any(|n| n == name)) {
-            // Declared but not in the template (common in real documents): nothing to fill.
-            continue;
         }
-        params.push(Param {
-            name,
-            location,
-            required,
-            style,
-            explode,
-            schema,
-        });
+        (None, None) => json!({}),
+    };
+    let schema = conv.convert(&raw)?;
+    if location == Location::Path && !segments.iter().any(|s| s.vars().any(|n| n == name)) {
+        // Declared but not in the template (common in real documents): nothing to fill.
+        return Ok(None);
     }
-    for name in segments.iter().flat_map(Segment::vars) {
-        {
-            if !params
-                .iter()
-                .any(|p| p.location == Location::Path && p.name == name)
-            {
-                // An undeclared template variable: a string.
-                params.push(Param {
-                    name: name.to_owned(),
-                    location: Location::Path,
-                    required: true,
-                    style: Style::Simple,
-                    explode: false,
-                    schema: json!({"type": "string"}),
-                });
-            }
-        }
-    }
-    let mut body = None;
-    let mut body_schema = None;
-    if let Some(rb) = op.get("requestBody") {
-        let rb = document::resolve(doc, rb)?;
-        let required = rb.get("required").and_then(Value::as_bool).unwrap_or(false);
-        let content = rb
-            .get("content")
-            .and_then(Value::as_object)
-            .ok_or_else(|| "the request body has no `content`".to_string())?;
-        let mut pick = None;
-        for (ct, media) in content {
-            let base = ct
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            let kind = if base == "application/json" || base.ends_with("+json") {
-                BodyKind::Json
-            } else if base == "application/x-www-form-urlencoded" {
-                BodyKind::Form
-            } else {
-                continue;
-            };
-            // JSON wins over form when both are offered.
-            if pick.is_none()
-                || kind == BodyKind::Json
-                    && pick.map(|p: (BodyKind, &Value)| p.0) == Some(BodyKind::Form)
-            {
-                pick = Some((kind, media));
-            }
-        }
-        match pick {
-            None => {
-                let types: Vec<&str> = content.keys().map(String::as_str).collect();
-                return Err(format!(
-                    "the request body is only offered as {}, which the rail does not govern",
-                    document::cut(&types.join(", "))
-                ));
-            }
-            Some((kind, media)) => {
-                let s = media.get("schema").cloned().unwrap_or_else(|| json!({}));
-                body_schema = Some(conv.convert(&s)?);
-                body = Some((kind, required));
-            }
-        }
-    }
-    conv.finish()?;
-    let schema = params_schema(&params, body_schema, body.is_some_and(|b| b.1), conv.defs);
-    let plan = bounds::plan(&schema)?;
-    Ok(Operation {
-        action: format!("{profile}.{operation_id}"),
-        operation_id,
-        description,
-        method: method.to_ascii_uppercase(),
-        path: path.to_owned(),
-        segments,
-        params,
-        body,
+    Ok(Some(Param {
+        name,
+        location,
+        required,
+        style,
+        explode,
         schema,
-        plan,
-        validator: OnceLock::new(),
-    })
+    }))
+}
+
+/// The request body: its encoding (JSON wins over form when both are offered), whether it is
+/// required, and its converted schema. Only other media types: the operation is skipped.
+fn request_body(
+    doc: &Value,
+    conv: &mut schema::Converter<'_>,
+    rb: &Value,
+) -> Result<(BodyKind, bool, Value), String> {
+    let rb = document::resolve(doc, rb)?;
+    let required = rb.get("required").and_then(Value::as_bool).unwrap_or(false);
+    let content = rb
+        .get("content")
+        .and_then(Value::as_object)
+        .ok_or_else(|| "the request body has no `content`".to_string())?;
+    let mut pick = None;
+    for (ct, media) in content {
+        let base = ct
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let kind = if base == "application/json" || base.ends_with("+json") {
+            BodyKind::Json
+        } else if base == "application/x-www-form-urlencoded" {
+            BodyKind::Form
+        } else {
+            continue;
+        };
+        if pick.is_none()
+            || kind == BodyKind::Json
+                && pick.map(|p: (BodyKind, &Value)| p.0) == Some(BodyKind::Form)
+        {
+            pick = Some((kind, media));
+        }
+    }
+    let Some((kind, media)) = pick else {
+        let types: Vec<&str> = content.keys().map(String::as_str).collect();
+        return Err(format!(
+            "the request body is only offered as {}, which the rail does not govern",
+            document::cut(&types.join(", "))
+        ));
+    };
+    let s = media.get("schema").cloned().unwrap_or_else(|| json!({}));
+    Ok((kind, required, conv.convert(&s)?))
 }
 
 fn params_schema(
