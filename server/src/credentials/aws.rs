@@ -212,64 +212,7 @@ impl CredentialProvider for AwsSecretsManager {
         let creds = signing_credentials(&self.profile)
             .await
             .map_err(unavailable)?;
-        let body = serde_json::to_vec(&serde_json::json!({ "SecretId": id }))
-            .map_err(|_| unavailable("cannot encode the request".into()))?;
-        let host = match (endpoint.host_str(), endpoint.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_owned(),
-            (None, _) => return Err(unavailable("the endpoint has no host".into())),
-        };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let amz_date = sigv4::amz_date(now);
-        let target = "secretsmanager.GetSecretValue";
-        let content_type = "application/x-amz-json-1.1";
-        let token = creds.session_token.as_ref().map(Secret::expose);
-        let mut signed: Vec<(&str, &str)> = vec![
-            ("content-type", content_type),
-            ("host", &host),
-            ("x-amz-date", &amz_date),
-            ("x-amz-target", target),
-        ];
-        if let Some(t) = token {
-            signed.push(("x-amz-security-token", t));
-        }
-        let path = match endpoint.path() {
-            "" => "/",
-            p => p,
-        };
-        let auth = zeroize::Zeroizing::new(sigv4::authorization(
-            &SignInput {
-                method: "POST",
-                path,
-                query: "",
-                headers: &signed,
-                body: &body,
-                region,
-                service: "secretsmanager",
-                amz_date: &amz_date,
-            },
-            &creds,
-        ));
-        let sensitive = |v: &str| {
-            let mut h = reqwest::header::HeaderValue::from_str(v)
-                .map_err(|_| unavailable("a signing value is not a valid header".into()))?;
-            h.set_sensitive(true);
-            Ok::<_, CredentialError>(h)
-        };
-        let mut rb = self
-            .client
-            .post(endpoint.clone())
-            .header("content-type", content_type)
-            .header("x-amz-date", &amz_date)
-            .header("x-amz-target", target)
-            .header("authorization", sensitive(&auth)?)
-            .body(body);
-        if let Some(t) = token {
-            rb = rb.header("x-amz-security-token", sensitive(t)?);
-        }
+        let rb = signed_request(&self.client, endpoint, region, &creds, id).map_err(unavailable)?;
         drop(creds);
         let resp = rb
             .send()
@@ -291,31 +234,110 @@ impl CredentialProvider for AwsSecretsManager {
                 _ => unavailable(format!("AWS answered {status} {kind}")),
             });
         }
-        let value = match take_string(&mut v, "/SecretString") {
-            Some(s) => Some(s),
-            None => take_string(&mut v, "/SecretBinary").and_then(|b| {
-                use base64::Engine as _;
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(b.expose())
-                    .ok()?;
-                String::from_utf8(raw).ok().map(Secret::new)
-            }),
-        };
-        wipe_json(&mut v);
-        let invalid = |reason: &str| CredentialError::Invalid {
-            reference: reference.clone(),
-            reason: reason.to_owned(),
-        };
-        let value = value.ok_or_else(|| invalid("the secret has no UTF-8 string value"))?;
-        let value = match field {
-            None => value,
-            Some(f) => json_field(&value, f).map_err(|r| invalid(&r))?,
-        };
-        if value.expose().is_empty() {
-            return Err(invalid("the value is empty"));
-        }
-        Ok(value)
+        secret_value(v, field, &reference)
     }
+}
+
+/// `GetSecretValue` for `id`, signed with SigV4 (the signature and any session token as
+/// sensitive headers).
+fn signed_request(
+    client: &reqwest::Client,
+    endpoint: &url::Url,
+    region: &str,
+    creds: &AwsCredentials,
+    id: &str,
+) -> Result<reqwest::RequestBuilder, String> {
+    let body = serde_json::to_vec(&serde_json::json!({ "SecretId": id }))
+        .map_err(|_| "cannot encode the request".to_string())?;
+    let host = match (endpoint.host_str(), endpoint.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        (None, _) => return Err("the endpoint has no host".into()),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let amz_date = sigv4::amz_date(now);
+    let target = "secretsmanager.GetSecretValue";
+    let content_type = "application/x-amz-json-1.1";
+    let token = creds.session_token.as_ref().map(Secret::expose);
+    let mut signed: Vec<(&str, &str)> = vec![
+        ("content-type", content_type),
+        ("host", &host),
+        ("x-amz-date", &amz_date),
+        ("x-amz-target", target),
+    ];
+    if let Some(t) = token {
+        signed.push(("x-amz-security-token", t));
+    }
+    let path = match endpoint.path() {
+        "" => "/",
+        p => p,
+    };
+    let auth = zeroize::Zeroizing::new(sigv4::authorization(
+        &SignInput {
+            method: "POST",
+            path,
+            query: "",
+            headers: &signed,
+            body: &body,
+            region,
+            service: "secretsmanager",
+            amz_date: &amz_date,
+        },
+        creds,
+    ));
+    let sensitive = |v: &str| {
+        let mut h = reqwest::header::HeaderValue::from_str(v)
+            .map_err(|_| "a signing value is not a valid header".to_string())?;
+        h.set_sensitive(true);
+        Ok::<_, String>(h)
+    };
+    let mut rb = client
+        .post(endpoint.clone())
+        .header("content-type", content_type)
+        .header("x-amz-date", &amz_date)
+        .header("x-amz-target", target)
+        .header("authorization", sensitive(&auth)?)
+        .body(body);
+    if let Some(t) = token {
+        rb = rb.header("x-amz-security-token", sensitive(t)?);
+    }
+    Ok(rb)
+}
+
+/// The secret in a `GetSecretValue` answer (`SecretString`, or UTF-8 `SecretBinary`), or its
+/// JSON member `field`; the answer is wiped either way.
+fn secret_value(
+    mut v: serde_json::Value,
+    field: Option<&str>,
+    reference: &str,
+) -> Result<Secret, CredentialError> {
+    let value = match take_string(&mut v, "/SecretString") {
+        Some(s) => Some(s),
+        None => take_string(&mut v, "/SecretBinary").and_then(|b| {
+            use base64::Engine as _;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(b.expose())
+                .ok()?;
+            String::from_utf8(raw).ok().map(Secret::new)
+        }),
+    };
+    wipe_json(&mut v);
+    let invalid = |reason: &str| CredentialError::Invalid {
+        reference: reference.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let value = value.ok_or_else(|| invalid("the secret has no UTF-8 string value"))?;
+    let value = match field {
+        None => value,
+        Some(f) => json_field(&value, f).map_err(|r| invalid(&r))?,
+    };
+    if value.expose().is_empty() {
+        return Err(invalid("the value is empty"));
+    }
+    Ok(value)
 }
 
 /// The string member `field` of the JSON object `value` (a key/value secret).
