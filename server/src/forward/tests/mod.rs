@@ -16,6 +16,9 @@ use tokio::net::TcpListener;
 use super::*;
 use crate::model::Outcome;
 
+mod config;
+mod faults;
+
 impl Forwarder {
     /// [`Forwarder::send_with_extra`] for a connector without extra credentials.
     async fn send(
@@ -385,10 +388,10 @@ async fn hostname_is_allowed_when_the_connector_allows_private() {
 async fn https_downstream() -> std::net::SocketAddr {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_slice_iter(include_bytes!("testdata/leaf.pem"))
+    let certs = CertificateDer::pem_slice_iter(include_bytes!("../testdata/leaf.pem"))
         .collect::<Result<Vec<_>, _>>()
         .expect("leaf cert");
-    let key = PrivateKeyDer::from_pem_slice(include_bytes!("testdata/leaf.key")).expect("key");
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../testdata/leaf.key")).expect("key");
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -453,8 +456,9 @@ async fn https_is_verified_against_the_roots_and_then_forwarded() {
     assert_eq!(f.attempts(), 1);
 
     // Trusting the test CA: the exchange goes through TLS with the right host header.
-    let ca = rustls::pki_types::CertificateDer::from_pem_slice(include_bytes!("testdata/ca.pem"))
-        .expect("ca");
+    let ca =
+        rustls::pki_types::CertificateDer::from_pem_slice(include_bytes!("../testdata/ca.pem"))
+            .expect("ca");
     let f = Forwarder::with_extra_root(ca);
     let out = f
         .send(&c, get("/v1/items"), Some(&key))
@@ -472,119 +476,6 @@ async fn https_is_verified_against_the_roots_and_then_forwarded() {
         out.url,
         format!("https://localhost:{}/api/v1/items", addr.port())
     );
-}
-
-#[tokio::test]
-async fn slow_downstream_times_out_and_is_not_retried() {
-    let (count, addr) = raw_server(|s| async move {
-        let _open = s;
-        tokio::time::sleep(Duration::from_secs(5)).await;
-    })
-    .await;
-    let f = Forwarder::new();
-    let mut c = connector(&format!("http://{addr}"), AuthStyle::None, None);
-    c.connect_timeout_ms = 200;
-    c.timeout_ms = 300;
-    let t0 = std::time::Instant::now();
-    let e = f.send(&c, get("/slow"), None).await.expect_err("timeout");
-    assert!(matches!(e, ForwardError::Timeout { .. }), "{e}");
-    assert_eq!(e.outcome(), Outcome::Unknown);
-    assert_eq!(e.kind(), ErrorKind::DownstreamTimeout);
-    assert!(t0.elapsed() < Duration::from_secs(2));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(count.load(Ordering::SeqCst), 1, "the request was retried");
-    assert_eq!(f.attempts(), 1);
-}
-
-#[tokio::test]
-async fn refused_connection_is_retried_once_then_not_sent() {
-    // A bound socket that never listens: the port stays reserved for this test (no other test
-    // can start a server on it) and every connect is refused.
-    let reserved = tokio::net::TcpSocket::new_v4().expect("socket");
-    reserved
-        .bind("127.0.0.1:0".parse().expect("addr"))
-        .expect("bind");
-    let port = reserved.local_addr().expect("addr").port();
-    let f = Forwarder::new();
-    let mut req = get("/x");
-    req.idempotency_key = Some("permit-1".into());
-    let e = f
-        .send(
-            &connector(&format!("http://127.0.0.1:{port}"), AuthStyle::None, None),
-            req,
-            None,
-        )
-        .await
-        .expect_err("refused");
-    assert!(matches!(e, ForwardError::NotSent { .. }), "{e}");
-    assert!(e.detail().contains("refused (2 attempts)"), "{e}");
-    assert_eq!(e.outcome(), Outcome::NotForwarded);
-    assert_eq!(e.kind(), ErrorKind::DownstreamError);
-    assert_eq!(f.attempts(), 2);
-}
-
-#[tokio::test]
-async fn reset_mid_response_is_broken() {
-    let (count, addr) = raw_server(|mut s| async move {
-        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Le").await;
-        let _ = s.shutdown().await;
-    })
-    .await;
-    let f = Forwarder::new();
-    let c = connector(&format!("http://{addr}"), AuthStyle::None, None);
-    let e = f.send(&c, get("/x"), None).await.expect_err("broken");
-    assert!(matches!(e, ForwardError::Broken { .. }), "{e}");
-    assert_eq!(e.outcome(), Outcome::Unknown);
-    assert_eq!(e.kind(), ErrorKind::DownstreamError);
-    assert_eq!(count.load(Ordering::SeqCst), 1, "retried after sending");
-    assert_eq!(f.attempts(), 1);
-}
-
-#[tokio::test]
-async fn stalled_body_after_headers_times_out() {
-    let (count, addr) = raw_server(|mut s| async move {
-        let _ = s
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial\":")
-            .await;
-        tokio::time::sleep(Duration::from_secs(5)).await;
-    })
-    .await;
-    let f = Forwarder::new();
-    let mut c = connector(&format!("http://{addr}"), AuthStyle::None, None);
-    c.timeout_ms = 300;
-    c.connect_timeout_ms = 200;
-    let e = f.send(&c, get("/x"), None).await.expect_err("timeout");
-    assert!(matches!(e, ForwardError::Timeout { .. }), "{e}");
-    assert_eq!(count.load(Ordering::SeqCst), 1);
-    assert_eq!(f.attempts(), 1);
-}
-
-#[tokio::test]
-async fn truncated_body_is_broken() {
-    let (_count, addr) = raw_server(|mut s| async move {
-        let _ = s
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial\":")
-            .await;
-        let _ = s.shutdown().await;
-    })
-    .await;
-    let c = connector(&format!("http://{addr}"), AuthStyle::None, None);
-    let e = Forwarder::new()
-        .send(&c, get("/x"), None)
-        .await
-        .expect_err("broken");
-    assert!(matches!(e, ForwardError::Broken { .. }), "{e}");
-}
-
-#[tokio::test]
-async fn oversized_response_is_broken() {
-    let (_d, base) = downstream().await;
-    let e = Forwarder::new()
-        .send(&connector(&base, AuthStyle::None, None), get("/big"), None)
-        .await
-        .expect_err("too large");
-    assert!(matches!(e, ForwardError::Broken { .. }));
-    assert!(e.detail().contains("response too large"), "{e}");
 }
 
 #[tokio::test]
@@ -686,189 +577,6 @@ async fn bad_requests_and_configs_send_nothing() {
     assert!(!e.detail().contains("Evil"));
     assert_eq!(f.attempts(), 0);
     assert!(d.seen().is_empty());
-}
-
-#[test]
-fn connector_config_is_validated() {
-    let ok = connector(
-        "https://api.example.com/v1",
-        AuthStyle::Bearer,
-        Some("env:K"),
-    );
-    assert_eq!(validate_connector(&ok), Ok(()));
-    let mut strict = ok.clone();
-    strict.allow_private = false;
-    assert_eq!(validate_connector(&strict), Ok(()));
-    let bad = |f: &dyn Fn(&mut ConnectorConfig)| {
-        let mut c = strict.clone();
-        f(&mut c);
-        validate_connector(&c).expect_err("should be refused")
-    };
-    bad(&|c| c.base_url = "http://api.example.com".into());
-    bad(&|c| c.base_url = "ftp://api.example.com".into());
-    bad(&|c| c.base_url = "https://user:pw@api.example.com".into());
-    bad(&|c| c.base_url = "https://api.example.com/?a=1".into());
-    bad(&|c| c.base_url = "https://api.example.com/#f".into());
-    bad(&|c| c.base_url = "https://10.0.0.1".into());
-    bad(&|c| c.base_url = "https://[fd00::1]".into());
-    bad(&|c| c.base_url = "https://169.254.169.254/latest".into());
-    bad(&|c| c.base_url = "not a url".into());
-    bad(&|c| c.name = " ".into());
-    bad(&|c| c.credential = None);
-    bad(&|c| c.credential = Some("K".into()));
-    bad(&|c| c.auth = AuthStyle::None);
-    bad(&|c| {
-        c.auth = AuthStyle::Header {
-            name: "Host".into(),
-        }
-    });
-    bad(&|c| {
-        c.auth = AuthStyle::Header {
-            name: "Idempotency-Key".into(),
-        }
-    });
-    bad(&|c| {
-        c.auth = AuthStyle::Header {
-            name: "bad header".into(),
-        }
-    });
-    bad(&|c| {
-        c.auth = AuthStyle::Basic {
-            username: "a:b".into(),
-        }
-    });
-    bad(&|c| {
-        c.auth = AuthStyle::Query {
-            name: String::new(),
-        }
-    });
-    bad(&|c| c.timeout_ms = 0);
-    bad(&|c| c.connect_timeout_ms = c.timeout_ms + 1);
-    bad(&|c| c.timeout_ms = MAX_TIMEOUT_MS + 1);
-    bad(&|c| c.idempotency_header = Some("Authorization".into()));
-    let mut private = strict.clone();
-    private.allow_private = true;
-    private.base_url = "http://127.0.0.1:8080".into();
-    assert_eq!(validate_connector(&private), Ok(()));
-}
-
-#[test]
-fn connector_config_loads_from_toml_with_defaults() {
-    let c: ConnectorConfig = toml::from_str(
-        r#"
-        name = "stripe"
-        base_url = "https://api.stripe.com"
-        credential = "env:STRIPE_KEY"
-        auth = { type = "bearer" }
-        "#,
-    )
-    .expect("toml");
-    assert_eq!(c.connect_timeout_ms, 2000);
-    assert_eq!(c.timeout_ms, 10_000);
-    assert!(!c.allow_private);
-    assert_eq!(c.idempotency_header.as_deref(), Some("Idempotency-Key"));
-    assert_eq!(validate_connector(&c), Ok(()));
-    let h: ConnectorConfig = toml::from_str(
-        r#"
-        name = "h"
-        base_url = "https://h.example"
-        credential = "file:/run/secrets/h"
-        auth = { type = "header", name = "X-API-Key" }
-        "#,
-    )
-    .expect("toml");
-    assert_eq!(
-        h.auth,
-        AuthStyle::Header {
-            name: "X-API-Key".into()
-        }
-    );
-    let unknown = toml::from_str::<ConnectorConfig>(
-        r#"
-        name = "h"
-        base_url = "https://h.example"
-        auth = { type = "none" }
-        follow_redirects = true
-        "#,
-    );
-    assert!(unknown.is_err());
-    let unknown_auth = toml::from_str::<ConnectorConfig>(
-        r#"
-        name = "h"
-        base_url = "https://h.example"
-        auth = { type = "bearer", extra = 1 }
-        "#,
-    );
-    assert!(unknown_auth.is_err());
-    for bad in [
-        r#"{ type = "bearer", name = "X-Key" }"#,
-        r#"{ type = "header" }"#,
-        r#"{ type = "header", name = "X", username = "u" }"#,
-        r#"{ type = "basic", name = "u" }"#,
-        r#"{ type = "oauth" }"#,
-    ] {
-        let src = format!("name = \"h\"\nbase_url = \"https://h.example\"\nauth = {bad}\n");
-        assert!(
-            toml::from_str::<ConnectorConfig>(&src).is_err(),
-            "{bad} accepted"
-        );
-    }
-    let basic: ConnectorConfig = toml::from_str(
-        "name = \"b\"\nbase_url = \"https://b.example\"\ncredential = \"env:B\"\n\
-         auth = { type = \"basic\", username = \"acct\" }\n",
-    )
-    .expect("basic");
-    assert_eq!(
-        basic.auth,
-        AuthStyle::Basic {
-            username: "acct".into()
-        }
-    );
-    // Serialization keeps the tagged form and reads back.
-    let round: ConnectorConfig =
-        toml::from_str(&toml::to_string(&basic).expect("ser")).expect("round trip");
-    assert_eq!(round, basic);
-}
-
-#[test]
-fn forward_errors_map_to_outcomes_and_codes() {
-    let d = || "d".to_string();
-    let cases = [
-        (
-            ForwardError::NotSent { detail: d() },
-            Outcome::NotForwarded,
-            "downstream_error",
-            502,
-        ),
-        (
-            ForwardError::Timeout { detail: d() },
-            Outcome::Unknown,
-            "downstream_timeout",
-            504,
-        ),
-        (
-            ForwardError::Broken { detail: d() },
-            Outcome::Unknown,
-            "downstream_error",
-            502,
-        ),
-    ];
-    for (e, outcome, code, status) in cases {
-        assert_eq!(e.outcome(), outcome);
-        assert_eq!(e.kind().code(), code);
-        assert_eq!(e.kind().http_status(), status);
-        let core: intentrail_core::error::Error = e.into();
-        assert_eq!(core.code(), code);
-    }
-}
-
-#[test]
-fn debug_of_forwarding_types_shows_no_secret() {
-    let f = Forwarder::new();
-    let c = connector("https://x.example", AuthStyle::Bearer, Some("env:K"));
-    let key = Secret::new(KEY.into());
-    let shown = format!("{f:?} {c:?} {:?}", (Some(&key), &key));
-    assert!(!shown.contains("canary"));
 }
 
 /// Run [`proxy_child`] in a child process whose environment points every proxy variable at a
