@@ -61,3 +61,38 @@ pub(super) fn sign_runs(items: &[Unsigned<'_>]) -> Vec<SignedRun> {
     }
     runs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_break_at_a_tenant_a_seq_gap_and_a_key_change() {
+        let (k1, k2) = (
+            SigningKey::from_bytes(&[1u8; 32]),
+            SigningKey::from_bytes(&[2u8; 32]),
+        );
+        let item = |tenant, seq, hash, key| Unsigned {
+            tenant,
+            seq,
+            hash,
+            key,
+        };
+        let items = [
+            item("a", 1, "h1", &k1),
+            item("a", 2, "h2", &k1),
+            item("a", 4, "h4", &k1),
+            item("a", 5, "h5", &k2),
+            item("b", 6, "h6", &k2),
+        ];
+        let runs = sign_runs(&items);
+        let ranges: Vec<_> = runs.iter().map(|r| r.range.clone()).collect();
+        assert_eq!(ranges, [0..2, 2..3, 3..4, 4..5]);
+        assert!(runs[0].proofs.iter().all(Option::is_some));
+        assert_eq!(
+            runs[1].proofs,
+            [None],
+            "a run of one is signed the plain way"
+        );
+    }
+}

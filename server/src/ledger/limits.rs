@@ -76,3 +76,58 @@ pub(super) fn check(adds: &[LimitAdd], mut stored: HashMap<Window, Totals>) -> C
     totals.sort_by(|a, b| a.0.cmp(&b.0));
     Check::Allowed(totals)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(id: &str, window: i64, max_count: Option<u64>, amount: f64) -> LimitAdd {
+        LimitAdd {
+            tenant: "t".into(),
+            agent: "a".into(),
+            limit_id: id.into(),
+            window_start_ms: window,
+            max_count,
+            max_sum: Some(10.0),
+            amount,
+        }
+    }
+
+    #[test]
+    fn windows_are_sorted_and_named_once() {
+        let w = windows(&[
+            add("b", 0, None, 0.0),
+            add("a", 5, None, 0.0),
+            add("b", 0, None, 1.0),
+        ]);
+        let names: Vec<(&str, i64)> = w
+            .iter()
+            .map(|w| (w.limit_id.as_str(), w.start_ms))
+            .collect();
+        assert_eq!(names, [("a", 5), ("b", 0)]);
+    }
+
+    #[test]
+    fn earlier_adds_of_the_call_count_and_the_first_without_room_is_named() {
+        let stored = HashMap::from([(Window::of(&add("a", 0, None, 0.0)), (1, 4.0))]);
+        let adds = [add("a", 0, Some(2), 3.0), add("a", 0, Some(2), 3.0)];
+        assert_eq!(
+            check(&adds, stored.clone()),
+            Check::Exceeded {
+                limit_id: "a".into()
+            }
+        );
+        let Check::Allowed(totals) = check(&adds[..1], stored) else {
+            panic!("room for one")
+        };
+        assert_eq!(totals[0].1, (2, 7.0));
+    }
+
+    #[test]
+    fn a_nan_amount_has_no_room() {
+        assert!(matches!(
+            check(&[add("a", 0, None, f64::NAN)], HashMap::new()),
+            Check::Exceeded { .. }
+        ));
+    }
+}

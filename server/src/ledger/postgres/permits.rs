@@ -156,8 +156,8 @@ async fn state(
     .transpose()
 }
 
-/// Permits left `consumed` or `forwarding` whose consuming instance is gone (it no longer holds
-/// its lock), oldest consume first. A live instance finishes its own.
+/// Permits left `consumed` or `forwarding` whose consuming instance does not hold its lock (its
+/// process is gone), oldest consume first. A live instance finishes its own.
 pub(super) async fn unfinished(
     c: &impl GenericClient,
 ) -> Result<Vec<(PermitRecord, PermitState)>, LedgerError> {

@@ -67,7 +67,7 @@ impl Steps for PostgresLedger {
 }
 
 /// The test database URL, or `None` (skip) outside CI.
-pub(crate) fn test_url() -> Option<String> {
+fn test_url() -> Option<String> {
     match std::env::var("INTENTRAIL_TEST_POSTGRES_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
 
-use super::db::db_err;
+use super::db::{db_err, rows};
 use super::schema::{open_writer, MIGRATIONS};
 use super::{limits, permits, receipts, SqliteLedger};
 use crate::ledger::permits::ConsumeTo;
@@ -363,19 +363,7 @@ async fn one_signature_per_tenant_per_batch_and_rolled_back_receipts_are_not_sig
         assert_eq!(r.is_ok(), i % 4 != 1 && i != 7, "job {i}: {r:?}");
         answered.extend(r.ok());
     }
-    let batches: Vec<(String, i64, i64)> = l
-        .read(|c| {
-            let mut st = c
-                .prepare("SELECT tenant, first_seq, last_seq FROM receipt_batches ORDER BY tenant")
-                .map_err(|e| db_err("test", e))?;
-            let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(|e| db_err("test", e))?;
-            rows.collect::<Result<Vec<_>, _>>()
-                .map_err(|e| db_err("test", e))
-        })
-        .await
-        .expect("batches");
+    let batches = stored_batches(&l).await;
     // ta: jobs 0,2,4,…,22 all succeed (12); tb: 3,11,15,19,23 (7 panics, 1 mod 4 fails).
     assert_eq!(
         batches,
@@ -423,4 +411,19 @@ fn ledger_errors_map_to_the_error_vocabulary() {
     assert_eq!(e.kind(), ErrorKind::Internal);
     let e: intentrail_core::Error = LedgerError::Internal("x".into()).into();
     assert_eq!(e.kind(), ErrorKind::Internal);
+}
+
+/// The stored batch rows: (tenant, first seq, last seq), by tenant.
+async fn stored_batches(l: &SqliteLedger) -> Vec<(String, i64, i64)> {
+    l.read(|c| {
+        rows(
+            c,
+            "test",
+            "SELECT tenant, first_seq, last_seq FROM receipt_batches ORDER BY tenant",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    })
+    .await
+    .expect("batches")
 }
