@@ -4,7 +4,13 @@
 //! Guarantees every backend keeps: a permit is consumed by exactly one caller; an acknowledged
 //! write (consume, receipt, limit add…) survives a crash; a tenant's receipt chain never has a
 //! gap or a fork. [`open`] picks the backend from a URL; [`sqlite`] is the embedded default,
-//! [`postgres`] the shared one for several rail instances.
+//! [`postgres`] the shared one for several rail instances; [`copy`] moves a ledger to
+//! PostgreSQL.
+//!
+//! Each backend is a folder; the rules they share are written once beside them: `limits` (the
+//! room check), `idempotency` (what a recorded key answers), `permits` (states and refused
+//! steps), `chain` (placing a receipt on its chain), `batch_sign` (signing receipts in runs),
+//! `profiles` (the version of an upload), `clock` and `rows`.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! PostgreSQL's storage of batch signatures (the runs are formed and signed by
-//! [`batch_sign`](crate::ledger::batch_sign)): each receipt's signature and proof are written
+//! `ledger/batch_sign.rs`): each receipt's signature and proof are written
 //! into its stored body, all of a batch in ONE statement inside the append's transaction.
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! Idempotency records in PostgreSQL: begin (insert or read back), complete, abort; the answer
-//! for a key already recorded is the shared rule ([`idempotency`](crate::ledger::idempotency)).
+//! for a key already recorded is the shared rule (`ledger/idempotency.rs`).
 
 use tokio_postgres::Client;
 

@@ -1,5 +1,5 @@
 //! Importing a checked receipt chain into PostgreSQL (the target side of
-//! [`copy`](crate::ledger::copy)): all of a tenant's receipts and its chain head in ONE
+//! `ledger/copy.rs`): all of a tenant's receipts and its chain head in ONE
 //! transaction, refused when the tenant already has receipts here.
 
 use tokio_postgres::Client;

@@ -1,5 +1,5 @@
 //! [`Ledger`] for [`PostgresLedger`]: each call is one transaction on a pooled connection,
-//! except appends, which go through the tenant's group commit ([`append`](super::append)) with
+//! except appends, which go through the tenant's group commit (`append.rs`) with
 //! the permit change that goes with their receipt.
 
 use std::sync::Arc;

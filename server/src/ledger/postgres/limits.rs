@@ -1,7 +1,7 @@
 //! Limits in PostgreSQL: the touched windows are created if missing and locked
 //! (`SELECT … FOR UPDATE`) in one sorted order, so calls naming the same windows are serialized
 //! across instances and never deadlock; the shared room check
-//! ([`limits`](crate::ledger::limits)) decides, and the new totals are written in the same
+//! (`ledger/limits.rs`) decides, and the new totals are written in the same
 //! transaction.
 
 use std::collections::HashMap;

@@ -14,15 +14,15 @@
 //!   it (`SELECT … FOR UPDATE`), seals the receipt on top of it, inserts it and moves the head,
 //!   then commits: appends of one tenant are serialized across instances, tenants do not wait
 //!   for each other. Within an instance, appends of one tenant queued while a commit is in
-//!   flight go together in the next transaction ([`append`](self::append): group commit), so
+//!   flight go together in the next transaction (`append.rs`: group commit), so
 //!   the head lock is taken once per batch, not once per receipt, and the batch's receipts are
 //!   signed together (one Ed25519 signature per run over their Merkle root, each receipt with
 //!   its own proof, written into the stored bodies in one `UPDATE … FROM unnest(…)` before the
 //!   commit; a lone receipt is signed alone before its insert). `PRIMARY KEY (tenant, seq)`
 //!   and `UNIQUE (id)` stay as the backstop against forks.
 //! - *Recovery with several instances*: each ledger holds a session advisory lock (its
-//!   *instance key*, [`instance`](self::instance)) on a dedicated connection for as long as it
-//!   lives, and stamps that key on the permits it consumes. [`Ledger::unfinished_permits`] only
+//!   *instance key*, `instance.rs`) on a dedicated connection for as long as it
+//!   lives, and stamps that key on the permits it consumes. [`Ledger::unfinished_permits`](crate::ledger::Ledger::unfinished_permits) only
 //!   reports permits whose consumer's lock is gone (its process died: PostgreSQL ends a session
 //!   when its socket closes), so an instance that restarts never "recovers" a forward another
 //!   live instance has in flight. Should that ever happen anyway (a live instance lost its lock
@@ -41,8 +41,6 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-#[cfg(doc)]
-use super::Ledger;
 use super::LedgerError;
 use crate::model::PermitRecord;
 
@@ -139,7 +137,7 @@ impl PostgresLedger {
 
     /// Store an issued permit alone, a plain single-row insert (a second record of the same
     /// (tenant, jti) is refused with [`LedgerError::Internal`]). The rail records a permit
-    /// together with its decision receipt ([`Ledger::issue_permit`]); this is the baseline the
+    /// together with its decision receipt ([`Ledger::issue_permit`](crate::ledger::Ledger::issue_permit)); this is the baseline the
     /// chain-append measurement compares against, and the suite's single step.
     pub async fn record_permit(&self, p: &PermitRecord) -> Result<(), LedgerError> {
         let p = p.clone();

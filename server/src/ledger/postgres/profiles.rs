@@ -1,6 +1,6 @@
 //! Mirrored profile versions in PostgreSQL; uploads of one profile are serialized across
 //! instances by an advisory lock, under which the shared rule
-//! ([`profiles`](crate::ledger::profiles)) picks the version.
+//! (`ledger/profiles.rs`) picks the version.
 
 use tokio_postgres::Client;
 

@@ -1,4 +1,4 @@
-//! Reading receipts in PostgreSQL: bodies are stored signed (see [`append`](super::append)), so
+//! Reading receipts in PostgreSQL: bodies are stored signed (see `append.rs`), so
 //! a read returns them exactly as stored.
 
 use serde_json::Value;

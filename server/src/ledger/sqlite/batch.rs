@@ -1,5 +1,5 @@
 //! SQLite's storage of batch signatures (the runs are formed and signed by
-//! [`batch_sign`](crate::ledger::batch_sign)).
+//! `ledger/batch_sign.rs`).
 //!
 //! Inside a batch transaction each appended receipt is hashed and stored without a signature
 //! (`"sig": ""` in its body) and queued here. Just before `COMMIT` the writer signs the queued

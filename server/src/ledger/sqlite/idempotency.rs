@@ -1,5 +1,5 @@
 //! Idempotency records in SQLite: begin (insert or read back), complete, abort; the answer
-//! for a key already recorded is the shared rule ([`idempotency`](crate::ledger::idempotency)).
+//! for a key already recorded is the shared rule (`ledger/idempotency.rs`).
 
 use rusqlite::{params, Connection, OptionalExtension};
 

@@ -1,5 +1,5 @@
 //! Limits in SQLite: read the touched windows, apply the shared room check
-//! ([`limits`](crate::ledger::limits)), write the new totals and prune older windows, all
+//! (`ledger/limits.rs`), write the new totals and prune older windows, all
 //! inside the writer's transaction (the single writer serializes every add).
 
 use std::collections::HashMap;

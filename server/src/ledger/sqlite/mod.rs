@@ -4,7 +4,7 @@
 //! **Threading.** rusqlite is blocking, so no query runs on the async runtime:
 //!
 //! - All writes go to ONE dedicated writer thread owning the only read-write connection
-//!   ([`writer`](self::writer)). A call sends a job over a channel and awaits a tokio oneshot.
+//!   (`writer.rs`). A call sends a job over a channel and awaits a tokio oneshot.
 //!   The writer drains up to [`MAX_BATCH`] queued jobs into one `BEGIN IMMEDIATE … COMMIT`
 //!   transaction (group commit: one fsync for the batch), each job inside its own `SAVEPOINT`,
 //!   so a job that fails is rolled back alone and the others commit. Answers are sent only
@@ -25,7 +25,7 @@
 //! (`ORDER BY seq DESC LIMIT 1` on the `(tenant, seq)` key), place the receipt on it, insert.
 //! `PRIMARY KEY (tenant, seq)` and `UNIQUE (id)` are the backstop. The receipts of a batch are
 //! signed together just before `COMMIT` and their signatures stored in `receipt_batches` in the
-//! same transaction ([`batch`](self::batch)).
+//! same transaction (`batch.rs`).
 
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};

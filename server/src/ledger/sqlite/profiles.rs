@@ -1,5 +1,5 @@
 //! Mirrored profile versions in SQLite; which version an upload gets is the shared rule
-//! ([`profiles`](crate::ledger::profiles)), applied under the writer's transaction.
+//! (`ledger/profiles.rs`), applied under the writer's transaction.
 
 use rusqlite::{params, Connection, OptionalExtension};
 

@@ -45,7 +45,7 @@ pub(crate) use records::{agent_keys_put_and_revoke, profiles_are_versioned};
 ///   `consumed | forwarding → done` with the outcome. Any other transition is refused with
 ///   [`LedgerError::Internal`] and changes nothing.
 /// - `limit_try_add` applies a set of adds all-or-nothing (see
-///   [`limits`](crate::ledger::limits) for the room rule) and prunes the windows older than an
+///   `ledger/limits.rs` for the room rule) and prunes the windows older than an
 ///   add's window for the same (tenant, agent, limit).
 #[async_trait::async_trait]
 pub(crate) trait Steps: Ledger {
