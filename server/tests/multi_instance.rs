@@ -269,11 +269,12 @@ async fn throughput_one_and_two_instances() {
 #[ignore = "a measurement; run explicitly"]
 async fn chain_append_cost() {
     use intentrail_core::receipt::{Receipt, ReceiptKind};
+    use intentrail_server::ledger::{postgres::PostgresLedger, Ledger};
     use intentrail_server::model::PermitRecord;
     use std::sync::Arc;
     let Some(base) = pg::base_url() else { return };
     let url = pg::fresh_db(&base).await;
-    let l = intentrail_server::ledger::open(&url).await.unwrap();
+    let l = Arc::new(PostgresLedger::open(&url).await.unwrap());
     let key = Arc::new(intentrail_core::keys::SigningKey::from_bytes(&[7u8; 32]));
     let draft = |tenant: &str, id: String| Receipt {
         id,

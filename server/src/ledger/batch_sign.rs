@@ -1,231 +1,98 @@
-//! Receipt signing once per commit for the SQLite writer (see [`intentrail_core::batch`]).
+//! Receipt signing in runs, the rule both backends share (see [`intentrail_core::batch`]):
+//! receipts stored in one transaction are signed together, ONE signature per run of
+//! consecutive seqs of one tenant under one key, over the Merkle root of the run's hashes, each
+//! receipt with its own proof. A run of one receipt is signed the plain way (no proof).
 //!
-//! Inside a batch transaction each appended receipt is hashed and stored without a signature
-//! (`"sig": ""` in its body) and queued here. Just before `COMMIT` the writer signs, per tenant
-//! and per run of consecutive seqs under one key, the Merkle root of those receipts' hashes
-//! ONCE, and stores one `receipt_batches` row (tenant, first seq, last seq, signature) in the
-//! same transaction: a receipt and its signature are durable together or not at all, so a
-//! crash loses nothing acknowledged. A run of one receipt is signed the plain way.
-//!
-//! The answers carry the full receipts (signature and proof filled in from [`Seals`]); reads
-//! rebuild the proof of a stored receipt from its batch row and the batch's stored hashes
-//! ([`attach`]), so every receipt served or exported verifies on its own.
-//!
-//! The queue is a thread-local of the writer thread: jobs only see the connection, and the
-//! writer is the one thread that runs them, one batch at a time.
+//! Where the signatures go is the backend's part: SQLite stores one `receipt_batches` row per
+//! run, PostgreSQL writes each signature and proof into the receipt's stored body.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::ops::Range;
 
 use intentrail_core::batch::{self, BatchProof};
-use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::Value;
 
-use super::rows::to_i64;
-use super::{LedgerError, Receipt, SigningKey};
+use super::SigningKey;
 
-/// One receipt stored in the current batch, waiting for its signature.
-struct Unsigned {
-    tenant: String,
-    seq: u64,
-    hash: String,
-    key: Arc<SigningKey>,
+/// A stored receipt waiting for its signature.
+pub(super) struct Unsigned<'a> {
+    /// Its tenant.
+    pub tenant: &'a str,
+    /// Its seq in the tenant's chain.
+    pub seq: u64,
+    /// Its hash (what is signed).
+    pub hash: &'a str,
+    /// The key to sign it with.
+    pub key: &'a SigningKey,
 }
 
-thread_local! {
-    static QUEUE: RefCell<Vec<Unsigned>> = const { RefCell::new(Vec::new()) };
+/// The signature of one run of receipts.
+pub(super) struct SignedRun {
+    /// The run: these positions of the input.
+    pub range: Range<usize>,
+    /// The signature (base64url), shared by the run's receipts.
+    pub sig: String,
+    /// Each receipt's proof, in run order (`None` for a run of one).
+    pub proofs: Vec<Option<BatchProof>>,
 }
 
-/// Queue a receipt just stored (sealed unsigned) for this batch's signature.
-pub(super) fn queue(r: &Receipt, key: &Arc<SigningKey>) {
-    QUEUE.with(|q| {
-        q.borrow_mut().push(Unsigned {
-            tenant: r.tenant.clone(),
-            seq: r.seq,
-            hash: r.hash.clone(),
-            key: Arc::clone(key),
-        })
-    });
-}
-
-/// How many receipts are queued (a mark to [`rollback_to`] when a job's savepoint rolls back).
-pub(super) fn mark() -> usize {
-    QUEUE.with(|q| q.borrow().len())
-}
-
-/// Forget the receipts queued after `mark` (their rows were rolled back).
-pub(super) fn rollback_to(mark: usize) {
-    QUEUE.with(|q| q.borrow_mut().truncate(mark));
-}
-
-/// Forget every queued receipt (a new batch starts, or the batch failed).
-pub(super) fn clear() {
-    QUEUE.with(|q| q.borrow_mut().clear());
-}
-
-/// The signatures of one committed batch, by receipt `hash` (unique: it covers tenant, seq
-/// and id).
-#[derive(Debug, Default)]
-pub(super) struct Seals(HashMap<String, (Arc<str>, Option<BatchProof>)>);
-
-impl Seals {
-    /// Put the signature (and proof) of `r` in place. A receipt of this batch without one is an
-    /// internal error (never answered unsigned).
-    pub(super) fn fill(&self, r: &mut Receipt) -> Result<(), LedgerError> {
-        let Some((sig, proof)) = self.0.get(r.hash.as_str()) else {
-            return Err(LedgerError::Internal(format!(
-                "receipt seq {} of tenant {:?} was not signed",
-                r.seq, r.tenant
-            )));
-        };
-        r.sig = sig.to_string();
-        r.batch.clone_from(proof);
-        Ok(())
-    }
-}
-
-/// Sign every queued receipt and store the batch rows (inside the open transaction).
-pub(super) fn sign_queued(conn: &Connection) -> Result<Seals, LedgerError> {
-    let mut queued = QUEUE.with(|q| std::mem::take(&mut *q.borrow_mut()));
-    // Chain order per tenant (appends of one tenant are already in seq order; stable sort).
-    queued.sort_by(|a, b| a.tenant.cmp(&b.tenant).then(a.seq.cmp(&b.seq)));
-    let mut seals = Seals(HashMap::with_capacity(queued.len()));
+/// Split `items` (in chain order: grouped by tenant, seqs ascending) into runs of consecutive
+/// seqs of one tenant under one key, and sign each run once.
+pub(super) fn sign_runs(items: &[Unsigned<'_>]) -> Vec<SignedRun> {
+    let mut runs = Vec::new();
     let mut start = 0;
-    while start < queued.len() {
-        let first = &queued[start];
+    while start < items.len() {
+        let first = &items[start];
         let mut end = start + 1;
-        while end < queued.len()
-            && queued[end].tenant == first.tenant
-            && queued[end].seq == queued[end - 1].seq + 1
-            && queued[end].key.kid() == first.key.kid()
+        while end < items.len()
+            && items[end].tenant == first.tenant
+            && items[end].seq == items[end - 1].seq + 1
+            && items[end].key.kid() == first.key.kid()
         {
             end += 1;
         }
-        let run = &queued[start..end];
-        let hashes: Vec<&str> = run.iter().map(|u| u.hash.as_str()).collect();
-        let Some((sig, proofs)) = batch::sign(&first.key, &hashes) else {
-            break;
-        };
-        let first_seq = to_i64(first.seq, "receipt seq")?;
-        let last_seq = to_i64(run[run.len() - 1].seq, "receipt seq")?;
-        let tenant = first.tenant.clone();
-        conn.prepare_cached(
-            "INSERT INTO receipt_batches (tenant, first_seq, last_seq, sig) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .and_then(|mut st| st.execute(params![tenant, first_seq, last_seq, sig]))
-        .map_err(|e| super::sqlite::db_err("store a receipt batch signature", e))?;
-        let sig: Arc<str> = sig.into();
-        for (u, proof) in queued[start..end].iter_mut().zip(proofs) {
-            seals
-                .0
-                .insert(std::mem::take(&mut u.hash), (Arc::clone(&sig), proof));
+        let hashes: Vec<&str> = items[start..end].iter().map(|u| u.hash).collect();
+        if let Some((sig, proofs)) = batch::sign(first.key, &hashes) {
+            runs.push(SignedRun {
+                range: start..end,
+                sig,
+                proofs,
+            });
         }
         start = end;
     }
-    Ok(seals)
+    runs
 }
 
-/// One stored batch, with the proofs of its receipts.
-struct StoredBatch {
-    first: u64,
-    last: u64,
-    sig: String,
-    proofs: Vec<BatchProof>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn load_batch(
-    conn: &Connection,
-    tenant: &str,
-    seq: u64,
-) -> Result<Option<StoredBatch>, LedgerError> {
-    let err = |e| super::sqlite::db_err("read a receipt batch", e);
-    let seq_i = to_i64(seq, "receipt seq")?;
-    let row: Option<(i64, i64, String)> = conn
-        .prepare_cached(
-            "SELECT first_seq, last_seq, sig FROM receipt_batches
-             WHERE tenant = ?1 AND last_seq >= ?2 ORDER BY last_seq LIMIT 1",
-        )
-        .and_then(|mut st| {
-            st.query_row(params![tenant, seq_i], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()
-        })
-        .map_err(err)?;
-    let Some((first, last, sig)) = row else {
-        return Ok(None);
-    };
-    if first > seq_i {
-        return Ok(None);
-    }
-    let (first, last) = (
-        super::rows::to_u64(first, "batch seq")?,
-        super::rows::to_u64(last, "batch seq")?,
-    );
-    let mut proofs = Vec::new();
-    if last > first {
-        let mut st = conn
-            .prepare_cached(
-                "SELECT hash FROM receipts WHERE tenant = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
-            )
-            .map_err(err)?;
-        let hashes: Vec<String> = st
-            .query_map(
-                params![tenant, to_i64(first, "seq")?, to_i64(last, "seq")?],
-                |r| r.get(0),
-            )
-            .map_err(err)?
-            .collect::<Result<_, _>>()
-            .map_err(err)?;
-        if hashes.len() as u64 == last - first + 1 {
-            let refs: Vec<&str> = hashes.iter().map(String::as_str).collect();
-            proofs = batch::proofs(&refs);
-        }
-    }
-    Ok(Some(StoredBatch {
-        first,
-        last,
-        sig,
-        proofs,
-    }))
-}
-
-/// Fill in `sig` (and `batch`) of stored receipts whose body holds no signature, from their
-/// batch rows. `rows` are one tenant's (seq, body) in seq order. A receipt whose batch row is
-/// missing or incomplete is left as stored: the chain verifier reports it.
-pub(super) fn attach(
-    conn: &Connection,
-    tenant: &str,
-    rows: &mut [(u64, Value)],
-) -> Result<(), LedgerError> {
-    let mut current: Option<StoredBatch> = None;
-    for (seq, body) in rows.iter_mut() {
-        if body.get("sig").and_then(Value::as_str) != Some("") {
-            continue;
-        }
-        if !current
-            .as_ref()
-            .is_some_and(|b| b.first <= *seq && *seq <= b.last)
-        {
-            current = load_batch(conn, tenant, *seq)?;
-        }
-        let Some(b) = &current else { continue };
-        let Value::Object(m) = body else { continue };
-        if b.first == b.last {
-            m.insert("sig".into(), Value::String(b.sig.clone()));
-            continue;
-        }
-        let Some(proof) = usize::try_from(*seq - b.first)
-            .ok()
-            .and_then(|i| b.proofs.get(i))
-        else {
-            continue;
+    #[test]
+    fn runs_break_at_a_tenant_a_seq_gap_and_a_key_change() {
+        let (k1, k2) = (
+            SigningKey::from_bytes(&[1u8; 32]),
+            SigningKey::from_bytes(&[2u8; 32]),
+        );
+        let item = |tenant, seq, hash, key| Unsigned {
+            tenant,
+            seq,
+            hash,
+            key,
         };
-        let proof = serde_json::to_value(proof)
-            .map_err(|e| LedgerError::Internal(format!("cannot serialize a batch proof: {e}")))?;
-        m.insert("sig".into(), Value::String(b.sig.clone()));
-        m.insert("batch".into(), proof);
+        let items = [
+            item("a", 1, "h1", &k1),
+            item("a", 2, "h2", &k1),
+            item("a", 4, "h4", &k1),
+            item("a", 5, "h5", &k2),
+            item("b", 6, "h6", &k2),
+        ];
+        let runs = sign_runs(&items);
+        let ranges: Vec<_> = runs.iter().map(|r| r.range.clone()).collect();
+        assert_eq!(ranges, [0..2, 2..3, 3..4, 4..5]);
+        assert!(runs[0].proofs.iter().all(Option::is_some));
+        assert_eq!(
+            runs[1].proofs,
+            [None],
+            "a run of one is signed the plain way"
+        );
     }
-    Ok(())
 }

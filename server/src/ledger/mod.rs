@@ -4,16 +4,29 @@
 //! Guarantees every backend keeps: a permit is consumed by exactly one caller; an acknowledged
 //! write (consume, receipt, limit add…) survives a crash; a tenant's receipt chain never has a
 //! gap or a fork. [`open`] picks the backend from a URL; [`sqlite`] is the embedded default,
-//! [`postgres`] the shared one for several rail instances.
+//! [`postgres`] the shared one for several rail instances; [`copy`] moves a ledger to
+//! PostgreSQL.
+//!
+//! Each backend is a folder; the rules they share are written once beside them: `limits` (the
+//! room check), `idempotency` (what a recorded key answers), `permits` (states and refused
+//! steps), `chain` (placing a receipt on its chain), `batch_sign` (signing receipts in runs),
+//! `profiles` (the version of an upload), `clock` and `rows`.
 
 use std::sync::Arc;
 
 use crate::model::{
-    ConsumeOutcome, IdempotencyBegin, LimitAdd, LimitOutcome, Outcome, PermitRecord, PermitState,
+    ConsumeOutcome, IdempotencyBegin, LimitAdd, Outcome, PermitRecord, PermitState,
 };
 
 mod batch_sign;
+mod chain;
+mod clock;
+pub mod copy;
+mod idempotency;
+mod limits;
+mod permits;
 pub mod postgres;
+mod profiles;
 mod rows;
 pub mod sqlite;
 #[cfg(test)]
@@ -83,8 +96,9 @@ pub struct ProfileRow {
     pub created_at_ms: i64,
 }
 
-/// The rail's state store. Every method is one atomic unit: it is fully applied or not at all,
-/// and a method that returned `Ok` is durable (it survives a crash of the process or machine).
+/// The rail's state store, as the pipeline uses it. Every method is one atomic unit: it is
+/// fully applied or not at all, and a method that returned `Ok` is durable (it survives a crash
+/// of the process or machine).
 ///
 /// Semantics every backend must keep (the shared test suite checks them):
 ///
@@ -94,11 +108,15 @@ pub struct ProfileRow {
 ///   (`consumed → done` is allowed when nothing was sent). Any other transition is refused
 ///   with [`LedgerError::Internal`] and changes nothing. Expiry is checked by the caller
 ///   (permit verification) before consuming; the ledger has no clock semantics.
-/// - **Consume** is ONE conditional update (`… SET state = 'consumed' WHERE tenant AND jti AND
+/// - **Consume** is ONE conditional update (`… SET state = … WHERE tenant AND jti AND
 ///   state = 'issued'`, checking the changed row): of any number of concurrent callers, on any
 ///   number of rail instances, exactly one gets `Consumed`.
 /// - **Idempotency** records are keyed by (tenant, agent, key) and bound to a payload hash.
-/// - **Limits**: a set of adds is applied all-or-nothing, serialized with every other add.
+/// - **Limits**: a set of adds is applied all-or-nothing, serialized with every other add:
+///   every add needs room (`count + 1 <= max_count`, `sum + amount <= max_sum`, counting
+///   earlier adds of the same call on the same window), else none is applied and the first
+///   without room is named. Windows older than an add's window for the same (tenant, agent,
+///   limit) are pruned.
 /// - **Receipts**: per tenant, `seq` starts at 1 and grows by one with no gap; each receipt's
 ///   `prev` is the previous receipt's `hash` ([`GENESIS_PREV`] for seq 1). Appends are
 ///   serialized per tenant (SQLite: the single writer + `BEGIN IMMEDIATE`; PostgreSQL: a row
@@ -108,33 +126,67 @@ pub struct ProfileRow {
 ///   answer `ledger_unavailable`; the caller must not forward anything it could not record.
 #[async_trait::async_trait]
 pub trait Ledger: Send + Sync + 'static {
-    /// Store an issued permit (state `Issued`). A second record with the same (tenant, jti) is
-    /// refused with [`LedgerError::Internal`].
-    async fn record_permit(&self, p: &PermitRecord) -> Result<(), LedgerError>;
+    /// Issue a permit: apply `adds` all-or-nothing (see **Limits**); if every limit had room,
+    /// record the permit (state `issued`; a second record of the same (tenant, jti) is refused
+    /// with [`LedgerError::Internal`]) and append its decision receipt. When a limit has no
+    /// room nothing is applied and the limit is named.
+    async fn issue_permit(
+        &self,
+        adds: &[LimitAdd],
+        permit: &PermitRecord,
+        draft: Receipt,
+        key: Arc<SigningKey>,
+    ) -> Result<IssueOutcome, LedgerError>;
 
-    /// ONE atomic conditional update `Issued → Consumed` for (tenant, jti). Exactly one
-    /// concurrent caller gets `Consumed(record)`; the others get `AlreadyUsed`. A jti that was
-    /// never issued for this tenant is `NotFound`. The pipeline itself no longer stops in
-    /// `Consumed` (one-shot and two-phase both go straight to `Forwarding`, see
-    /// [`Ledger::consume_for_forward`]); this step and [`Ledger::mark_forwarding`] stay as the
-    /// state machine's parts, which that default composes, the suite checks and recovery of
-    /// `Consumed` rows (ledgers written by earlier versions) still relies on.
-    async fn consume_permit(&self, tenant: &str, jti: &str) -> Result<ConsumeOutcome, LedgerError>;
+    /// `issued → forwarding` for a caller that is ready to send (request built, credential
+    /// fetched): ONE conditional update, so exactly one concurrent caller gets
+    /// `Consumed(record)` and the others `AlreadyUsed`; a jti never issued for this tenant is
+    /// `NotFound`. The winner's permit is recorded as forwarding before the answer, so a crash
+    /// after it means "maybe sent" (outcome `unknown`), never "sent twice".
+    async fn consume_for_forward(
+        &self,
+        tenant: &str,
+        jti: &str,
+    ) -> Result<ConsumeOutcome, LedgerError>;
 
-    /// `Consumed → Forwarding`. Called and acknowledged BEFORE any byte leaves the rail, so a
-    /// crash after it means "maybe sent" (outcome `unknown`), never "sent twice".
-    async fn mark_forwarding(&self, tenant: &str, jti: &str) -> Result<(), LedgerError>;
+    /// [`Ledger::issue_permit`] and [`Ledger::consume_for_forward`] of that permit, for a
+    /// caller that issues a permit to execute it at once and is ready to send (one-shot). When
+    /// it answers `Issued`, the permit is recorded, its decision receipt appended and the
+    /// permit is in `forwarding`: a crash after it means `unknown`, as for the two calls. The
+    /// default is the two calls; a backend that can should make it ONE transaction.
+    async fn issue_and_consume(
+        &self,
+        adds: &[LimitAdd],
+        permit: &PermitRecord,
+        draft: Receipt,
+        key: Arc<SigningKey>,
+    ) -> Result<IssueOutcome, LedgerError> {
+        let out = self.issue_permit(adds, permit, draft, key).await?;
+        if matches!(out, IssueOutcome::Issued(_)) {
+            match self
+                .consume_for_forward(&permit.tenant, &permit.jti)
+                .await?
+            {
+                ConsumeOutcome::Consumed(_) => {}
+                other => return Err(permits::not_consumed_after_issue(&permit.jti, &other)),
+            }
+        }
+        Ok(out)
+    }
 
-    /// `Consumed | Forwarding → Done`, recording the outcome.
-    async fn finish_permit(
+    /// `consumed | forwarding → done` with its outcome, and the execution receipt appended,
+    /// together. A permit in another state is refused and nothing is appended.
+    async fn finish_with_receipt(
         &self,
         tenant: &str,
         jti: &str,
         outcome: Outcome,
-    ) -> Result<(), LedgerError>;
+        draft: Receipt,
+        key: Arc<SigningKey>,
+    ) -> Result<Receipt, LedgerError>;
 
-    /// Permits left in `Consumed` or `Forwarding` (after a crash), oldest consume first, with
-    /// their state: `Consumed` ones were never sent (`not_forwarded`), `Forwarding` ones may
+    /// Permits left in `consumed` or `forwarding` (after a crash), oldest consume first, with
+    /// their state: `consumed` ones were never sent (`not_forwarded`), `forwarding` ones may
     /// have been (`unknown`).
     async fn unfinished_permits(&self) -> Result<Vec<(PermitRecord, PermitState)>, LedgerError>;
 
@@ -169,12 +221,6 @@ pub trait Ledger: Send + Sync + 'static {
         agent: &str,
         key: &str,
     ) -> Result<(), LedgerError>;
-
-    /// All-or-nothing: in ONE transaction, if every add has room (`count + 1 <= max_count`,
-    /// `sum + amount <= max_sum`, counting earlier adds of the same call on the same window),
-    /// apply them all and answer `Allowed`; else apply none and name the first without room.
-    /// Windows older than an add's window for the same (tenant, agent, limit) are pruned.
-    async fn limit_try_add(&self, adds: &[LimitAdd]) -> Result<LimitOutcome, LedgerError>;
 
     /// Append to `draft.tenant`'s chain: atomically read the head (last seq + hash, or
     /// 0 + [`GENESIS_PREV`]), set `draft.seq = last + 1`, `draft.prev = last hash`, seal it
@@ -246,91 +292,6 @@ pub trait Ledger: Send + Sync + 'static {
         name: &str,
         version: i64,
     ) -> Result<Option<(ProfileRow, Vec<u8>)>, LedgerError>;
-
-    // ---- composite operations: the hot path in as few commits as possible -----------------
-    //
-    // Each has a default made of the primitive calls above (correct, but several commits); a
-    // backend should override it with ONE transaction (SQLite does). Their crash semantics are
-    // the primitives' semantics.
-
-    /// Issue a permit: apply `adds` all-or-nothing (as [`Ledger::limit_try_add`]); if every
-    /// limit had room, record the permit and append its decision receipt. When a limit has no
-    /// room nothing is applied and the limit is named.
-    async fn issue_permit(
-        &self,
-        adds: &[LimitAdd],
-        permit: &PermitRecord,
-        draft: Receipt,
-        key: Arc<SigningKey>,
-    ) -> Result<IssueOutcome, LedgerError> {
-        if !adds.is_empty() {
-            if let LimitOutcome::Exceeded { limit_id } = self.limit_try_add(adds).await? {
-                return Ok(IssueOutcome::LimitExceeded { limit_id });
-            }
-        }
-        self.record_permit(permit).await?;
-        Ok(IssueOutcome::Issued(Box::new(
-            self.append_receipt(draft, key).await?,
-        )))
-    }
-
-    /// [`Ledger::issue_permit`] and [`Ledger::consume_for_forward`] of that permit, for a
-    /// caller that issues a permit to execute it at once and is ready to send (one-shot). When
-    /// it answers `Issued`, the permit is recorded, its decision receipt appended and the
-    /// permit is in `Forwarding`: a crash after it means `unknown`, as for the two calls. The
-    /// default is the two calls; a backend should make it ONE transaction (SQLite does).
-    async fn issue_and_consume(
-        &self,
-        adds: &[LimitAdd],
-        permit: &PermitRecord,
-        draft: Receipt,
-        key: Arc<SigningKey>,
-    ) -> Result<IssueOutcome, LedgerError> {
-        let out = self.issue_permit(adds, permit, draft, key).await?;
-        if matches!(out, IssueOutcome::Issued(_)) {
-            match self
-                .consume_for_forward(&permit.tenant, &permit.jti)
-                .await?
-            {
-                ConsumeOutcome::Consumed(_) => {}
-                other => {
-                    return Err(LedgerError::Internal(format!(
-                        "permit {:?} just issued could not be consumed: {other:?}",
-                        permit.jti
-                    )))
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// `Issued → Forwarding` for a caller that is ready to send (request built, credential
-    /// fetched): exactly one concurrent caller gets `Consumed`, and it is recorded as
-    /// forwarding before it is acknowledged.
-    async fn consume_for_forward(
-        &self,
-        tenant: &str,
-        jti: &str,
-    ) -> Result<ConsumeOutcome, LedgerError> {
-        let out = self.consume_permit(tenant, jti).await?;
-        if matches!(out, ConsumeOutcome::Consumed(_)) {
-            self.mark_forwarding(tenant, jti).await?;
-        }
-        Ok(out)
-    }
-
-    /// Finish a permit with its outcome and append its execution receipt.
-    async fn finish_with_receipt(
-        &self,
-        tenant: &str,
-        jti: &str,
-        outcome: Outcome,
-        draft: Receipt,
-        key: Arc<SigningKey>,
-    ) -> Result<Receipt, LedgerError> {
-        self.finish_permit(tenant, jti, outcome).await?;
-        self.append_receipt(draft, key).await
-    }
 }
 
 /// What [`Ledger::issue_permit`] did.
