@@ -98,7 +98,7 @@ pub(super) async fn ledger_copy(config: &Path, to: &str) -> Result<i32, String> 
         .await
         .map_err(|e| e.to_string())?;
     let tenants: Vec<String> = config.tenants.iter().map(|t| t.id.clone()).collect();
-    let report = ledger::postgres::copy_into(src.as_ref(), &tenants, to)
+    let report = ledger::copy::copy_into(src.as_ref(), &tenants, to)
         .await
         .map_err(|e| e.to_string())?;
     for (tenant, n) in &report.receipts {
