@@ -5,7 +5,7 @@
 //! `source scripts/test-credentials.sh --setup`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/credentials_support/mod.rs"]
+#[path = "../tests/it/credentials_support.rs"]
 mod credentials_support;
 
 use std::time::{Duration, Instant};

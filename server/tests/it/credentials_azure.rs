@@ -3,15 +3,13 @@
 //! bearer token, api-version) and enforces token lifetimes.
 //!
 //! The tests change process environment variables (`AZURE_*`), so they run one at a time.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod credentials_support;
 
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use credentials_support::{random_hex, AzureDouble, Setup, TestRail, AZ_CLIENT, AZ_TENANT};
+use crate::credentials_support::{random_hex, AzureDouble, Setup, TestRail, AZ_CLIENT, AZ_TENANT};
 
 static ENV: Mutex<()> = Mutex::new(());
 

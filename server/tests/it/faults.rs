@@ -12,10 +12,9 @@
 //! matching outcome; the downstream (counting by `Idempotency-Key`) never saw a permit twice
 //! and saw exactly the permits the receipts say were sent; and once the faults stop, clean
 //! requests succeed without restarting anything.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-mod pg;
+use crate::common;
+use crate::pg;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -23,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::Options;
-use pg::RailProcess;
+use crate::common::Options;
+use crate::pg::RailProcess;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

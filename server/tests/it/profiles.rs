@@ -1,9 +1,7 @@
 //! Mirrored profiles end to end over real HTTP: upload (admin key), the catalog, one-shot and
 //! two-phase execution of profile actions, profile versions in permits and receipts, and the
 //! transparent proxy with the vendor's own request shape.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -14,10 +12,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use base64::Engine as _;
-use common::{Options, TestRail};
+use crate::common::{Options, TestRail};
 use serde_json::{json, Value};
 
-const SHOP: &str = include_str!("fixtures/shop.yaml");
+const SHOP: &str = include_str!("../fixtures/shop.yaml");
 
 /// What the vendor double saw.
 #[derive(Debug, Clone)]

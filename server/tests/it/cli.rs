@@ -1,13 +1,12 @@
 //! The `intentrail` binary: help everywhere, init, demo, offline receipt verification (and
 //! that an edited ledger row is caught at its seq), and a leak scan of the process output.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{Options, TestRail};
+use crate::common::{Options, TestRail};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_intentrail");

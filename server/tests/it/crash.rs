@@ -7,10 +7,9 @@
 //!
 //! The PostgreSQL cases need `INTENTRAIL_TEST_POSTGRES_URL` (`scripts/with-postgres.sh`); they
 //! are skipped without it, except under `CI=true` where that fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-mod pg;
+use crate::common;
+use crate::pg;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -18,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Options, TestRail};
-use pg::RailProcess;
+use crate::common::{Options, TestRail};
+use crate::pg::RailProcess;
 use serde_json::{json, Value};
 
 /// The PostgreSQL cases share one cluster and one of them stops it: run them one at a time.

@@ -2,13 +2,12 @@
 //! through the whole rail: string secret, JSON field, several secrets per connector, rotation
 //! picked up on the next call (and held by a cache TTL until it expires), missing secret and
 //! store down or silent → 503 with nothing forwarded. Skips without moto unless `CI=true`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod credentials_support;
+use crate::credentials_support;
 
 use std::time::{Duration, Instant};
 
-use credentials_support::{dead_port, random_hex, set_aws_env, Moto, Setup, TestRail};
+use crate::credentials_support::{dead_port, random_hex, set_aws_env, Moto, Setup, TestRail};
 use serde_json::Value;
 
 fn contains(v: &Value, needle: &str) -> bool {

@@ -1,10 +1,8 @@
 //! The governed path over real HTTP: the five failures of the design, permit attacks at the
 //! edge, bad input, downstream faults, and the receipt chain.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 
-use common::{dead_port, resetting_downstream, Options, TestRail};
+use crate::common::{dead_port, resetting_downstream, Options, TestRail};
 use intentrail_core::keys::SigningKey;
 use intentrail_core::permit::{self, PermitClaims};
 use serde_json::{json, Value};

@@ -3,15 +3,13 @@
 //! body) and enforces token leases.
 //!
 //! The tests change process environment variables (`VAULT_*`), so they run one at a time.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod credentials_support;
 
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use credentials_support::{random_hex, Setup, TestRail, VaultDouble};
+use crate::credentials_support::{random_hex, Setup, TestRail, VaultDouble};
 use serde_json::json;
 
 static ENV: Mutex<()> = Mutex::new(());

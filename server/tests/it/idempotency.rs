@@ -2,13 +2,11 @@
 //! does not cancel an action the rail has started: a retry replays the first answer whenever
 //! the first attempt may have reached the downstream (answered 5xx, timed out, broke the
 //! connection, or was cut off by the caller), and starts afresh only when nothing was sent.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{dead_port, Options, TestRail};
+use crate::common::{dead_port, Options, TestRail};
 use serde_json::{json, Value};
 
 fn code(b: &Value) -> &str {

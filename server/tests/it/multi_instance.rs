@@ -1,16 +1,15 @@
 //! Two `intentrail serve` processes on one PostgreSQL database: single use, limits and the
 //! receipt chain hold across instances. Needs `INTENTRAIL_TEST_POSTGRES_URL` (run under
 //! `scripts/with-postgres.sh`); skipped without it, except under `CI=true` where it fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-mod pg;
+use crate::common;
+use crate::pg;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{Options, TestRail};
-use pg::RailProcess;
+use crate::common::{Options, TestRail};
+use crate::pg::RailProcess;
 use serde_json::{json, Value};
 
 const LIMIT: usize = 25;

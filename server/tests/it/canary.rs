@@ -11,9 +11,7 @@
 //!
 //! The downstream is checked to have received every canary, so the scan cannot pass vacuously.
 //! Without moto the AWS canary is left out (and the run fails when `CI=true`).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod credentials_support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -21,7 +19,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use credentials_support::{
+use crate::credentials_support::{
     downstream, random_hex, write_config, AzureDouble, Moto, Setup, VaultDouble,
 };
 use serde_json::{json, Value};
