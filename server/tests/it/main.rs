@@ -2,9 +2,7 @@
 //! one module per area: `--test it pipeline::` runs one area, `--test it NAME` one test.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-mod credentials_support;
-mod pg;
+mod support;
 
 mod canary;
 mod cli;
