@@ -35,6 +35,4 @@ fi
 echo "==> credential provider unit tests"
 cargo test -p intentrail-server --lib credentials::
 echo "==> credential stores through the rail (moto, Azure Key Vault and Vault doubles) + canary"
-cargo test -p intentrail-server \
-  --test credentials_config --test credentials_aws --test credentials_azure \
-  --test credentials_vault --test canary
+cargo test -p intentrail-server --test it -- credentials_ canary::

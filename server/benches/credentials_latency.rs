@@ -5,15 +5,13 @@
 //! `source scripts/test-credentials.sh --setup`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/credentials_support/mod.rs"]
-mod credentials_support;
+#[path = "../tests/it/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
-use credentials_support::{
-    random_hex, set_aws_env, AzureDouble, Moto, Setup, TestRail, VaultDouble,
-};
 use serde_json::json;
+use support::{random_hex, set_aws_env, AzureDouble, Moto, Options, TestRail, VaultDouble};
 
 const CALLS: usize = 40;
 
@@ -42,16 +40,16 @@ fn credential_stage(rail: &TestRail) -> (f64, u64) {
 }
 
 /// (median end-to-end call, mean time in the credential stage) over [`CALLS`] calls.
-async fn per_call(setup: &Setup) -> (Duration, f64) {
+async fn per_call(setup: Options) -> (Duration, f64) {
     let rail = TestRail::start(setup).await;
     for _ in 0..3 {
-        assert_eq!(rail.refund("pay_1").await.0, 200);
+        assert_eq!(rail.refund_via("pay_1").await.0, 200);
     }
     let (sum0, n0) = credential_stage(&rail);
     let mut times = Vec::with_capacity(CALLS);
     for _ in 0..CALLS {
         let t0 = Instant::now();
-        let (s, _) = rail.refund("pay_1").await;
+        let (s, _) = rail.refund_via("pay_1").await;
         times.push(t0.elapsed());
         assert_eq!(s, 200);
     }
@@ -101,9 +99,9 @@ async fn added_latency_per_governed_call() {
     if let Some(m) = &moto {
         cases.push(("aws-sm (moto)", "aws-sm:api".into(), m.providers_toml()));
     }
-    let baseline = per_call(&Setup {
-        credential: "env:IR_LAT_ENV_KEY".into(),
-        ..Setup::default()
+    let baseline = per_call(Options {
+        credential: Some("env:IR_LAT_ENV_KEY".into()),
+        ..Options::routed()
     })
     .await;
     eprintln!(
@@ -124,17 +122,17 @@ async fn added_latency_per_governed_call() {
         "provider", "stage, no cache", "call, no cache", "stage, cache", "call, cache"
     );
     for (name, credential, providers) in cases {
-        let off = per_call(&Setup {
-            credential: credential.clone(),
+        let off = per_call(Options {
+            credential: Some(credential.clone()),
             providers: providers.clone(),
-            ..Setup::default()
+            ..Options::routed()
         })
         .await;
-        let on = per_call(&Setup {
-            credential,
+        let on = per_call(Options {
+            credential: Some(credential),
             providers,
             cache_ttl_ms: 60_000,
-            ..Setup::default()
+            ..Options::routed()
         })
         .await;
         eprintln!(

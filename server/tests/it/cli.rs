@@ -1,16 +1,12 @@
 //! The `intentrail` binary: help everywhere, init, demo, offline receipt verification (and
 //! that an edited ledger row is caught at its seq), and a leak scan of the process output.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+use std::process::Command;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
-use common::{Options, TestRail};
+use crate::support::{
+    downstream, process, refund_params, write_config, Options, RailProcess, TestRail, BIN,
+};
 use serde_json::{json, Value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_intentrail");
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -134,7 +130,7 @@ async fn test_receipts_verify_offline_and_an_edited_row_fails_at_its_seq() {
         let (s, _) = rail
             .post(
                 "/v1/actions/money.refund",
-                json!({"params": TestRail::refund(amount)}),
+                json!({"params": refund_params(amount)}),
             )
             .await;
         assert_eq!(s, 200);
@@ -198,7 +194,7 @@ async fn test_an_export_cut_short_fails_its_signed_checkpoint() {
         let (s, _) = rail
             .post(
                 "/v1/actions/money.refund",
-                json!({"params": TestRail::refund(amount)}),
+                json!({"params": refund_params(amount)}),
             )
             .await;
         assert_eq!(s, 200);
@@ -277,40 +273,24 @@ async fn test_an_export_cut_short_fails_its_signed_checkpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_the_secret_never_reaches_the_agent_or_the_logs_of_the_binary() {
-    let (addr, log) = common::downstream().await;
+    let (addr, log) = downstream().await;
     let dir = tempfile::tempdir().unwrap();
-    let (config, secret, key, _, admin, _) = common::write_config(
+    let w = write_config(
         dir.path(),
         &format!("http://{addr}"),
         &Options {
             refund_path: "/echo".into(),
             ..Options::default()
         },
-        "127.0.0.1:0",
     );
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    let stderr = child.stderr.take().unwrap();
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s).unwrap();
-        s
-    });
+    let (secret, key, admin) = (w.secret, w.api_key, w.admin_key);
+    let rail = RailProcess::start_traced(&w.config_path, dir.path(), &[]);
+    let url = rail.url.clone();
     let c = reqwest::Client::new();
     let mut agent_saw = String::new();
     for body in [
-        json!({"params": TestRail::refund(100)}),
-        json!({"params": TestRail::refund(100_000)}),
+        json!({"params": refund_params(100)}),
+        json!({"params": refund_params(100_000)}),
         json!({"params": {"nope": 1}}),
     ] {
         let r = c
@@ -335,24 +315,18 @@ async fn test_the_secret_never_reaches_the_agent_or_the_logs_of_the_binary() {
     }
     assert_eq!(log.count(), 1, "one allowed call reached the downstream");
     assert_eq!(
-        log.all()[0].authorization.as_deref(),
+        log.all()[0].authorization().as_deref(),
         Some(format!("Bearer {secret}").as_str())
     );
     // SIGTERM: graceful shutdown.
-    Command::new("kill")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    child.wait().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    let logs = err_reader.join().unwrap() + &line + &rest;
+    rail.stop();
+    let logs = process::logs(dir.path());
     assert!(logs.len() > 100, "trace logging produced output");
     let mut db = std::fs::read(dir.path().join("ledger.db")).unwrap();
     db.extend(std::fs::read(dir.path().join("ledger.db-wal")).unwrap_or_default());
     for (name, hay) in [
         ("responses", agent_saw.as_bytes()),
-        ("logs", logs.as_bytes()),
+        ("logs", logs.as_slice()),
         ("ledger", db.as_slice()),
     ] {
         assert!(
@@ -382,7 +356,7 @@ async fn test_agents_created_and_revoked_by_the_cli_apply_to_a_running_rail() {
         .find(|w| w.starts_with("ir_"))
         .unwrap()
         .to_string();
-    let body = json!({"params": TestRail::refund(10)});
+    let body = json!({"params": refund_params(10)});
     let mut status = 0;
     for _ in 0..40 {
         status = rail

@@ -12,10 +12,6 @@
 //! matching outcome; the downstream (counting by `Idempotency-Key`) never saw a permit twice
 //! and saw exactly the permits the receipts say were sent; and once the faults stop, clean
 //! requests succeed without restarting anything.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-mod pg;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -23,8 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::Options;
-use pg::RailProcess;
+use crate::support::{pg, verified_chain, write_config, Options, RailProcess, Written};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -221,7 +216,7 @@ impl Faulty {
 
 /// Config for the harness rail: the refund connector → the faulty downstream, and
 /// `money.payment` → a connector whose port refuses every connect (bound, never listening).
-fn write_config(dir: &std::path::Path, down: SocketAddr, refused: SocketAddr) -> Harness {
+fn faults_config(dir: &std::path::Path, down: SocketAddr, refused: SocketAddr) -> Written {
     let secret_ref = format!("file:{}", dir.join("secret").display());
     let o = Options {
         timeout_ms: FORWARD_TIMEOUT_MS,
@@ -241,28 +236,15 @@ connector = "payments-refused"
 request = {{ method = "POST", path = "/v1/payments" }}
 "#
         ),
+        // Let acme's agents make payments too (the harness policy allows refunds only).
+        acme_policy_extra: r#"
+@id("allow_payments")
+permit(principal, action == Action::"money.payment", resource);
+"#
+        .into(),
         ..Options::default()
     };
-    let (config, _secret, key, _, admin, _) =
-        common::write_config(dir, &format!("http://{down}"), &o, "127.0.0.1:0");
-    // Let acme's agents make payments too (the harness policy allows refunds only).
-    let text = std::fs::read_to_string(&config).unwrap();
-    let from = r#"permit(principal, action == Action::"money.refund", resource);"#;
-    assert!(text.contains(from), "the harness policy changed shape");
-    let text = text.replacen(
-        from,
-        r#"permit(principal, action in [Action::"money.refund", Action::"money.payment"], resource);"#,
-        1,
-    );
-    std::fs::write(&config, text).unwrap();
-    Harness { config, key, admin }
-}
-
-/// The written config and acme's keys (agent bot-1, admin).
-struct Harness {
-    config: std::path::PathBuf,
-    key: String,
-    admin: String,
+    write_config(dir, &format!("http://{down}"), &o)
 }
 
 /// A governed action as the client saw it: the answer to its execute and, for two-phase,
@@ -415,11 +397,11 @@ async fn faults_under_load(postgres: Option<String>) {
     let refused_addr = refused.local_addr().unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let r = write_config(dir.path(), down_addr, refused_addr);
+    let r = faults_config(dir.path(), down_addr, refused_addr);
     if let Some(url) = &postgres {
-        pg::set_ledger(&r.config, url);
+        pg::set_ledger(&r.config_path, url);
     }
-    let rail = RailProcess::start(&r.config);
+    let rail = RailProcess::start(&r.config_path);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
@@ -427,7 +409,7 @@ async fn faults_under_load(postgres: Option<String>) {
     let client = Arc::new(Client {
         http: http.clone(),
         url: rail.url.clone(),
-        key: r.key.clone(),
+        key: r.api_key.clone(),
     });
 
     // Sustained concurrent load with every fault mixed in.
@@ -543,7 +525,7 @@ async fn faults_under_load(postgres: Option<String>) {
     }
 
     // Receipts: the chain verifies; each answer's receipt has the matching outcome.
-    let chain = pg::verified_chain(&http, &rail.url, &r.admin).await;
+    let chain = verified_chain(&http, &rail.url, &r.admin_key).await;
     let by_id: HashMap<&str, &Value> = chain
         .iter()
         .map(|r| (r["id"].as_str().unwrap(), r))
@@ -641,6 +623,7 @@ async fn downstream_faults_under_load_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downstream_faults_under_load_postgres() {
     let Some(base) = pg::base_url() else { return };
+    let _cluster = pg::shared().await;
     let url = pg::fresh_db(&base).await;
     faults_under_load(Some(url)).await;
 }

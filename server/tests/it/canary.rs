@@ -11,19 +11,13 @@
 //!
 //! The downstream is checked to have received every canary, so the scan cannot pass vacuously.
 //! Without moto the AWS canary is left out (and the run fails when `CI=true`).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod credentials_support;
-
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
+use crate::support::{
+    downstream, process, random_hex, write_config, AzureDouble, Moto, Options, RailProcess,
+    VaultDouble,
+};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use credentials_support::{
-    downstream, random_hex, write_config, AzureDouble, Moto, Setup, VaultDouble,
-};
 use serde_json::{json, Value};
 
 /// A profile for transparent mode: the same downstream, the vendor's own request shape.
@@ -85,58 +79,6 @@ fn count_hits(hay: &[u8], needles: &[Vec<u8>]) -> usize {
         .iter()
         .map(|n| hay.windows(n.len()).filter(|w| w == &n.as_slice()).count())
         .sum()
-}
-
-struct RailProcess {
-    child: Child,
-    url: String,
-}
-
-impl RailProcess {
-    fn start(config: &Path, dir: &Path, env: &[(String, String)]) -> RailProcess {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_intentrail"));
-        cmd.args(["serve", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "trace")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.join("stdout.log")).unwrap())
-            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn intentrail serve");
-        let mut url = None;
-        for _ in 0..200 {
-            let out = std::fs::read_to_string(dir.join("stdout.log")).unwrap_or_default();
-            if let Some(rest) = out.split("listening on ").nth(1) {
-                url = Some(rest.lines().next().unwrap_or_default().trim().to_owned());
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let Some(url) = url else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the rail did not start within 10 s");
-        };
-        RailProcess { child, url }
-    }
-
-    /// SIGTERM, then wait (bounded), then SIGKILL.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Everything the agent received, as bytes: status line, headers and body of each answer.
@@ -340,15 +282,15 @@ async fn no_secret_escapes_the_rail() {
         extras.push(("X-Aws-Key".into(), "aws-sm:payments/canary#api_key".into()));
         providers.push_str(&m.providers_toml());
     }
-    let setup = Setup {
-        credential: "env:IR_CANARY_ENV_KEY".into(),
-        extras,
+    let setup = Options {
+        credential: Some("env:IR_CANARY_ENV_KEY".into()),
+        extra_credentials: extras,
         providers,
-        profile: Some("echo".into()),
-        profile_actions: vec!["echo.refund".into()],
-        ..Setup::default()
+        acme_extra: "[[tenants.profiles]]\nname = \"echo\"\nconnector = \"payments\"\n".into(),
+        acme_policy_extra: "\n@id(\"allow_echo.refund\")\npermit(principal, action == Action::\"echo.refund\", resource);\n".into(),
+        ..Options::routed()
     };
-    let keys = write_config(work.path(), "127.0.0.1:0", down_addr, &setup);
+    let keys = write_config(work.path(), &format!("http://{down_addr}"), &setup);
     let rail_env = vec![
         ("IR_CANARY_ENV_KEY".to_string(), c_env.clone()),
         ("AZURE_CLIENT_SECRET".into(), az_client_secret.clone()),
@@ -357,7 +299,7 @@ async fn no_secret_escapes_the_rail() {
         ("AWS_ACCESS_KEY_ID".into(), "AKIDCANARY".into()),
         ("AWS_SECRET_ACCESS_KEY".into(), aws_secret_key.clone()),
     ];
-    let rail = RailProcess::start(&keys.config_path, work.path(), &rail_env);
+    let rail = RailProcess::start_traced(&keys.config_path, work.path(), &rail_env);
     let url = rail.url.clone();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let agent = |rb: reqwest::RequestBuilder| {
@@ -498,11 +440,7 @@ async fn no_secret_escapes_the_rail() {
     read_ledger(&mut ledger_bytes);
     rail.stop();
     read_ledger(&mut ledger_bytes);
-    let logs = [
-        std::fs::read(work.path().join("stdout.log")).unwrap(),
-        std::fs::read(work.path().join("stderr.log")).unwrap(),
-    ]
-    .concat();
+    let logs = process::logs(work.path());
 
     for (what, got, want) in &statuses {
         assert_eq!(got, want, "{what}");

@@ -2,13 +2,13 @@
 //! through the whole rail: string secret, JSON field, several secrets per connector, rotation
 //! picked up on the next call (and held by a cache TTL until it expires), missing secret and
 //! store down or silent → 503 with nothing forwarded. Skips without moto unless `CI=true`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod credentials_support;
 
 use std::time::{Duration, Instant};
 
-use credentials_support::{dead_port, random_hex, set_aws_env, Moto, Setup, TestRail};
+use crate::support::{
+    dead_port, moto_binary, moto_required, random_hex, set_aws_env, silent_port, Moto, Options,
+    TestRail,
+};
 use serde_json::Value;
 
 fn contains(v: &Value, needle: &str) -> bool {
@@ -29,22 +29,22 @@ async fn aws_secrets_reach_the_downstream_and_never_the_agent() {
         &serde_json::json!({"app_key": app_key, "other": "x"}).to_string(),
     )
     .await;
-    let rail = TestRail::start(&Setup {
-        credential: "aws-sm:payments/api".into(),
-        extras: vec![("X-App-Key".into(), "aws-sm:payments/dd#app_key".into())],
+    let rail = TestRail::start(Options {
+        credential: Some("aws-sm:payments/api".into()),
+        extra_credentials: vec![("X-App-Key".into(), "aws-sm:payments/dd#app_key".into())],
         providers: moto.providers_toml(),
-        ..Setup::default()
+        ..Options::routed()
     })
     .await;
 
-    let (s, body) = rail.refund("pay_1").await;
+    let (s, body) = rail.refund_via("pay_1").await;
     assert_eq!(s, 200, "governed call failed: {}", body["code"]);
-    assert!(rail.seen.header(0, "authorization") == Some(format!("Bearer {api}")));
-    assert!(rail.seen.header(0, "x-app-key") == Some(app_key.clone()));
+    assert!(rail.log.header(0, "authorization") == Some(format!("Bearer {api}")));
+    assert!(rail.log.header(0, "x-app-key") == Some(app_key.clone()));
 
     // The downstream echoes both secrets (raw, base64, base64url, URL-encoded): the agent
     // sees none of them.
-    let (s, body) = rail.refund("echo").await;
+    let (s, body) = rail.refund_via("echo").await;
     assert_eq!(s, 200);
     assert!(contains(&body, "[REDACTED]"));
     assert!(!contains(&body, &api) && !contains(&body, &app_key));
@@ -52,10 +52,10 @@ async fn aws_secrets_reach_the_downstream_and_never_the_agent() {
     // Rotation is picked up by the very next call (no cache by default).
     let rotated = format!("sk_live_aws_{}", random_hex(12));
     moto.put_secret_value("payments/api", &rotated).await;
-    let (s, _) = rail.refund("pay_1").await;
+    let (s, _) = rail.refund_via("pay_1").await;
     assert_eq!(s, 200);
-    assert!(rail.seen.header(2, "authorization") == Some(format!("Bearer {rotated}")));
-    assert_eq!(rail.seen.count(), 3);
+    assert!(rail.log.header(2, "authorization") == Some(format!("Bearer {rotated}")));
+    assert_eq!(rail.log.count(), 3);
 }
 
 #[tokio::test]
@@ -73,21 +73,17 @@ async fn missing_secret_or_field_is_503_and_nothing_is_forwarded() {
             vec![("X-App-Key".to_string(), "aws-sm:payments/nope".to_string())],
         ),
     ] {
-        let rail = TestRail::start(&Setup {
-            credential: credential.into(),
-            extras,
+        let rail = TestRail::start(Options {
+            credential: Some(credential.into()),
+            extra_credentials: extras,
             providers: moto.providers_toml(),
-            ..Setup::default()
+            ..Options::routed()
         })
         .await;
-        let (s, body) = rail.refund("pay_1").await;
+        let (s, body) = rail.refund_via("pay_1").await;
         assert_eq!(s, 503, "{credential}");
         assert_eq!(body["code"], "credential_unavailable");
-        assert_eq!(
-            rail.seen.count(),
-            0,
-            "{credential}: something was forwarded"
-        );
+        assert_eq!(rail.log.count(), 0, "{credential}: something was forwarded");
     }
 }
 
@@ -97,31 +93,22 @@ async fn store_down_or_silent_is_503_within_the_timeout() {
     // Down: nothing listens.
     let down = dead_port().await;
     // Silent: accepts and never answers.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_addr = silent.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        for _ in 0..16 {
-            if let Ok((s, _)) = silent.accept().await {
-                held.push(s);
-            }
-        }
-    });
+    let silent_addr = silent_port().await;
     for addr in [down, silent_addr] {
-        let rail = TestRail::start(&Setup {
-            credential: "aws-sm:payments/api".into(),
+        let rail = TestRail::start(Options {
+            credential: Some("aws-sm:payments/api".into()),
             providers: format!(
                 "[providers.aws]\nregion = \"us-east-1\"\nendpoint = \"http://{addr}\"\ntimeout_ms = 300\n"
             ),
-            ..Setup::default()
+            ..Options::routed()
         })
         .await;
         let t0 = Instant::now();
-        let (s, body) = rail.refund("pay_1").await;
+        let (s, body) = rail.refund_via("pay_1").await;
         assert_eq!(s, 503);
         assert_eq!(body["code"], "credential_unavailable");
         assert!(t0.elapsed() < Duration::from_secs(3));
-        assert_eq!(rail.seen.count(), 0);
+        assert_eq!(rail.log.count(), 0);
     }
 }
 
@@ -134,20 +121,20 @@ async fn a_cache_ttl_holds_the_old_value_until_it_expires() {
     let v1 = format!("sk_live_aws_{}", random_hex(12));
     let v2 = format!("sk_live_aws_{}", random_hex(12));
     moto.create_secret("payments/cached", &v1).await;
-    let rail = TestRail::start(&Setup {
-        credential: "aws-sm:payments/cached".into(),
+    let rail = TestRail::start(Options {
+        credential: Some("aws-sm:payments/cached".into()),
         cache_ttl_ms: 1500,
         providers: moto.providers_toml(),
-        ..Setup::default()
+        ..Options::routed()
     })
     .await;
-    assert_eq!(rail.refund("pay_1").await.0, 200);
+    assert_eq!(rail.refund_via("pay_1").await.0, 200);
     moto.put_secret_value("payments/cached", &v2).await;
-    assert_eq!(rail.refund("pay_1").await.0, 200);
-    assert!(rail.seen.header(1, "authorization") == Some(format!("Bearer {v1}")));
+    assert_eq!(rail.refund_via("pay_1").await.0, 200);
+    assert!(rail.log.header(1, "authorization") == Some(format!("Bearer {v1}")));
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    assert_eq!(rail.refund("pay_1").await.0, 200);
-    assert!(rail.seen.header(2, "authorization") == Some(format!("Bearer {v2}")));
+    assert_eq!(rail.refund_via("pay_1").await.0, 200);
+    assert!(rail.log.header(2, "authorization") == Some(format!("Bearer {v2}")));
 }
 
 /// moto does not check signatures, so our SigV4 is checked against botocore's signer (the
@@ -155,16 +142,13 @@ async fn a_cache_ttl_holds_the_old_value_until_it_expires() {
 /// token.
 #[test]
 fn sigv4_matches_botocore() {
-    let Some(moto) = credentials_support::moto_binary() else {
-        assert!(!credentials_support::moto_required(), "moto venv missing");
+    let Some(moto) = moto_binary() else {
+        assert!(!moto_required(), "moto venv missing");
         return;
     };
     let python = moto.with_file_name("python");
     if !python.is_file() {
-        assert!(
-            !credentials_support::moto_required(),
-            "no python beside moto_server"
-        );
+        assert!(!moto_required(), "no python beside moto_server");
         return;
     }
     let script = r#"

@@ -1,17 +1,15 @@
 //! Two `intentrail serve` processes on one PostgreSQL database: single use, limits and the
 //! receipt chain hold across instances. Needs `INTENTRAIL_TEST_POSTGRES_URL` (run under
 //! `scripts/with-postgres.sh`); skipped without it, except under `CI=true` where it fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-mod pg;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{Options, TestRail};
-use pg::RailProcess;
-use serde_json::{json, Value};
+use crate::support::{
+    downstream, pg, post_json, refund_params, verified_chain, write_config, Log, Options,
+    RailProcess, BIN,
+};
+use serde_json::json;
 
 const LIMIT: usize = 25;
 
@@ -22,7 +20,7 @@ struct Pair {
     api_key: String,
     api_key_2: String,
     admin: String,
-    log: common::Log,
+    log: Log,
     client: reqwest::Client,
 }
 
@@ -30,7 +28,7 @@ struct Pair {
 /// [`LIMIT`] on refunds), and two rail processes serving it.
 async fn pair(base: &str, with_limit: bool) -> Pair {
     let db = pg::fresh_db(base).await;
-    let (addr, log) = common::downstream().await;
+    let (addr, log) = downstream().await;
     let dir = tempfile::tempdir().unwrap();
     let o = Options {
         acme_extra: if !with_limit {
@@ -45,18 +43,17 @@ async fn pair(base: &str, with_limit: bool) -> Pair {
         timeout_ms: 10_000,
         ..Options::default()
     };
-    let (config, _secret, api_key, api_key_2, admin, _) =
-        common::write_config(dir.path(), &format!("http://{addr}"), &o, "127.0.0.1:0");
-    pg::set_ledger(&config, &db);
-    let a = RailProcess::start(&config);
-    let b = RailProcess::start(&config);
+    let w = write_config(dir.path(), &format!("http://{addr}"), &o);
+    pg::set_ledger(&w.config_path, &db);
+    let a = RailProcess::start(&w.config_path);
+    let b = RailProcess::start(&w.config_path);
     Pair {
         _dir: dir,
         a,
         b,
-        api_key,
-        api_key_2,
-        admin,
+        api_key: w.api_key,
+        api_key_2: w.api_key_2,
+        admin: w.admin_key,
         log,
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(256)
@@ -66,33 +63,15 @@ async fn pair(base: &str, with_limit: bool) -> Pair {
     }
 }
 
-async fn post(
-    c: &reqwest::Client,
-    url: &str,
-    key: &str,
-    agent: &str,
-    body: &Value,
-) -> (u16, Value) {
-    let r = c
-        .post(url)
-        .bearer_auth(key)
-        .header("IntentRail-Agent", agent)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
-
 /// 200 concurrent executes of one permit, split across both processes: exactly one forward,
 /// 199 `permit_already_used`; the chain verifies afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_permit_two_rails_exactly_one_forward() {
     let Some(base) = pg::base_url() else { return };
+    let _cluster = pg::shared().await;
     let p = pair(&base, true).await;
-    let params = TestRail::refund(100);
-    let (s, b) = post(
+    let params = refund_params(100);
+    let (s, b) = post_json(
         &p.client,
         &format!("{}/v1/intents", p.a.url),
         &p.api_key,
@@ -113,7 +92,7 @@ async fn one_permit_two_rails_exactly_one_forward() {
                 p.api_key.clone(),
                 body.clone(),
             );
-            tokio::spawn(async move { post(&c, &url, &key, "bot-1", &body).await })
+            tokio::spawn(async move { post_json(&c, &url, &key, "bot-1", &body).await })
         })
         .collect();
     let mut by_code: HashMap<String, usize> = HashMap::new();
@@ -136,13 +115,13 @@ async fn one_permit_two_rails_exactly_one_forward() {
         .log
         .all()
         .into_iter()
-        .filter(|s| s.idempotency_key.as_deref() == Some(jti.as_str()))
+        .filter(|s| s.idempotency_key().as_deref() == Some(jti.as_str()))
         .collect();
     assert_eq!(forwarded.len(), 1, "exactly one forward");
     assert_eq!(p.log.count(), 1);
     // Both instances serve the same chain, and it verifies.
-    let from_a = pg::verified_chain(&p.client, &p.a.url, &p.admin).await;
-    let from_b = pg::verified_chain(&p.client, &p.b.url, &p.admin).await;
+    let from_a = verified_chain(&p.client, &p.a.url, &p.admin).await;
+    let from_b = verified_chain(&p.client, &p.b.url, &p.admin).await;
     assert_eq!(from_a, from_b);
     // 1 allow + 1 execution + 199 refusals.
     assert_eq!(from_a.len(), 201);
@@ -154,6 +133,7 @@ async fn one_permit_two_rails_exactly_one_forward() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_per_agent_limit_is_exact_across_two_rails() {
     let Some(base) = pg::base_url() else { return };
+    let _cluster = pg::shared().await;
     let p = pair(&base, true).await;
     let started = Instant::now();
     let tasks: Vec<_> = (0..LIMIT * 8)
@@ -166,8 +146,8 @@ async fn a_per_agent_limit_is_exact_across_two_rails() {
             };
             let (c, url) = (p.client.clone(), format!("{url}/v1/actions/money.refund"));
             tokio::spawn(async move {
-                let body = json!({"params": TestRail::refund(100)});
-                (agent, post(&c, &url, &key, agent, &body).await)
+                let body = json!({"params": refund_params(100)});
+                (agent, post_json(&c, &url, &key, agent, &body).await)
             })
         })
         .collect();
@@ -189,7 +169,7 @@ async fn a_per_agent_limit_is_exact_across_two_rails() {
         2 * LIMIT,
         "the downstream saw exactly 2N calls"
     );
-    let chain = pg::verified_chain(&p.client, &p.b.url, &p.admin).await;
+    let chain = verified_chain(&p.client, &p.b.url, &p.admin).await;
     // Each pass: allow + execution; each refusal: one deny receipt.
     assert_eq!(chain.len(), 2 * (2 * LIMIT) + (8 * LIMIT - 2 * LIMIT));
     assert!(started.elapsed() < Duration::from_secs(120));
@@ -197,12 +177,13 @@ async fn a_per_agent_limit_is_exact_across_two_rails() {
 
 /// One-shot throughput (POST /v1/actions/money.refund) on PostgreSQL with one and with two
 /// rail processes, and the cost of a chain append. A measurement, not a check: run with
-/// `scripts/with-postgres.sh cargo test -p intentrail-server --test multi_instance -- --ignored
-/// --nocapture` (numbers are for the build profile the tests were built with).
+/// `scripts/with-postgres.sh cargo test -p intentrail-server --test it multi_instance:: --
+/// --ignored --nocapture` (numbers are for the build profile the tests were built with).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; run explicitly"]
 async fn throughput_one_and_two_instances() {
     let Some(base) = pg::base_url() else { return };
+    let _cluster = pg::shared().await;
     let p = pair(&base, false).await;
     let secs = std::env::var("INTENTRAIL_BENCH_SECS")
         .ok()
@@ -227,8 +208,8 @@ async fn throughput_one_and_two_instances() {
                     while Instant::now() < deadline {
                         let t = Instant::now();
                         // No limit on the wallet: amounts vary so payloads differ.
-                        let body = json!({"params": TestRail::refund(1 + (n % 500) as i64)});
-                        let (s, _) = post(&c, &url, &key, agent, &body).await;
+                        let body = json!({"params": refund_params(1 + (n % 500) as i64)});
+                        let (s, _) = post_json(&c, &url, &key, agent, &body).await;
                         lat.push(t.elapsed());
                         if s == 200 || s == 429 {
                             n += 1;
@@ -273,6 +254,7 @@ async fn chain_append_cost() {
     use intentrail_server::model::PermitRecord;
     use std::sync::Arc;
     let Some(base) = pg::base_url() else { return };
+    let _cluster = pg::shared().await;
     let url = pg::fresh_db(&base).await;
     let l = Arc::new(PostgresLedger::open(&url).await.unwrap());
     let key = Arc::new(intentrail_core::keys::SigningKey::from_bytes(&[7u8; 32]));
@@ -356,25 +338,22 @@ async fn chain_append_cost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_to_postgres_copy_continues_the_chain() {
     let Some(base) = pg::base_url() else { return };
+    let _cluster = pg::shared().await;
     let db = pg::fresh_db(&base).await;
-    let (addr, log) = common::downstream().await;
+    let (addr, log) = downstream().await;
     let dir = tempfile::tempdir().unwrap();
-    let (config, _secret, key, _, admin, _) = common::write_config(
-        dir.path(),
-        &format!("http://{addr}"),
-        &Options::default(),
-        "127.0.0.1:0",
-    );
+    let w = write_config(dir.path(), &format!("http://{addr}"), &Options::default());
+    let (config, key, admin) = (w.config_path, w.api_key, w.admin_key);
     let c = reqwest::Client::new();
     let refund = |url: String, amount: i64| {
         let (c, key) = (c.clone(), key.clone());
         async move {
-            post(
+            post_json(
                 &c,
                 &format!("{url}/v1/actions/money.refund"),
                 &key,
                 "bot-1",
-                &json!({"params": TestRail::refund(amount)}),
+                &json!({"params": refund_params(amount)}),
             )
             .await
             .0
@@ -385,14 +364,9 @@ async fn sqlite_to_postgres_copy_continues_the_chain() {
         for i in 0..5 {
             assert_eq!(refund(rail.url.clone(), 100 + i).await, 200);
         }
-        pg::verified_chain(&c, &rail.url, &admin).await
+        verified_chain(&c, &rail.url, &admin).await
     };
-    let cli = |args: &[&str]| {
-        std::process::Command::new(pg::BIN)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let cli = |args: &[&str]| std::process::Command::new(BIN).args(args).output().unwrap();
     let cfg = config.to_str().unwrap();
     // Two profile versions in the source ledger: the copy keeps their numbers and hashes.
     {
@@ -452,7 +426,7 @@ async fn sqlite_to_postgres_copy_continues_the_chain() {
     for i in 0..3 {
         assert_eq!(refund(rail.url.clone(), 200 + i).await, 200);
     }
-    let after = pg::verified_chain(&c, &rail.url, &admin).await;
+    let after = verified_chain(&c, &rail.url, &admin).await;
     assert_eq!(after.len(), before.len() + 6);
     assert_eq!(
         &after[..before.len()],

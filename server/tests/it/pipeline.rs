@@ -1,17 +1,10 @@
 //! The governed path over real HTTP: the five failures of the design, permit attacks at the
 //! edge, bad input, downstream faults, and the receipt chain.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use common::{dead_port, resetting_downstream, Options, TestRail};
+use crate::support::{code, dead_port, refund_params, resetting_downstream, Options, TestRail};
 use intentrail_core::keys::SigningKey;
 use intentrail_core::permit::{self, PermitClaims};
 use serde_json::{json, Value};
-
-fn code(b: &Value) -> &str {
-    b["code"].as_str().unwrap_or("<none>")
-}
 
 // ---- the five failures -------------------------------------------------------------------
 
@@ -20,8 +13,8 @@ async fn test_agent_never_sees_the_downstream_secret() {
     let rail = TestRail::start(Options::default()).await;
     let mut seen = String::new();
     for body in [
-        json!({"params": TestRail::refund(500)}),
-        json!({"params": TestRail::refund(50_000)}),
+        json!({"params": refund_params(500)}),
+        json!({"params": refund_params(50_000)}),
         json!({"params": {"amount": "x"}}),
     ] {
         let (_, b) = rail.post("/v1/actions/money.refund", body).await;
@@ -36,7 +29,7 @@ async fn test_agent_never_sees_the_downstream_secret() {
         .log
         .all()
         .iter()
-        .all(|s| s.authorization.as_deref() == Some(&*format!("Bearer {}", rail.secret))));
+        .all(|s| s.authorization().as_deref() == Some(&*format!("Bearer {}", rail.secret))));
     assert!(!seen.contains(&rail.secret), "the secret reached the agent");
     assert!(
         !seen.contains(&rail.secret[8..]),
@@ -47,7 +40,7 @@ async fn test_agent_never_sees_the_downstream_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_changed_params_are_refused_and_nothing_is_forwarded() {
     let rail = TestRail::start(Options::default()).await;
-    let params = TestRail::refund(500);
+    let params = refund_params(500);
     let token = rail.permit(&params).await;
     let mut tampered = params.clone();
     tampered["amount"] = json!(501);
@@ -77,7 +70,7 @@ async fn test_changed_params_are_refused_and_nothing_is_forwarded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_fifty_concurrent_executes_forward_exactly_once() {
     let rail = std::sync::Arc::new(TestRail::start(Options::default()).await);
-    let params = TestRail::refund(700);
+    let params = refund_params(700);
     let token = rail.permit(&params).await;
     let mut tasks = Vec::new();
     for _ in 0..50 {
@@ -103,7 +96,7 @@ async fn test_fifty_concurrent_executes_forward_exactly_once() {
         .log
         .all()
         .into_iter()
-        .map(|s| s.idempotency_key)
+        .map(|s| s.idempotency_key())
         .collect();
     assert!(keys[0].as_deref().is_some_and(|k| k.starts_with("pmt_")));
     assert!(rail.verify_chain().await >= 51);
@@ -119,7 +112,7 @@ async fn test_an_echoed_secret_is_redacted() {
     let (s, b) = rail
         .post(
             "/v1/actions/money.refund",
-            json!({"params": TestRail::refund(100)}),
+            json!({"params": refund_params(100)}),
         )
         .await;
     assert_eq!(s, 200, "{b}");
@@ -183,7 +176,7 @@ fn claims(rail: &TestRail, params: &Value, jti: &str) -> PermitClaims {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_permit_attacks_are_refused_with_a_receipt() {
     let rail = TestRail::start(Options::default()).await;
-    let params = TestRail::refund(300);
+    let params = refund_params(300);
     let exec = |token: String| json!({"permit": token, "params": params});
 
     // Forged: signed by a key the tenant never had.
@@ -321,7 +314,7 @@ async fn test_bad_bodies_get_clear_errors_and_nothing_is_forwarded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_authentication_is_required_and_checked() {
     let rail = TestRail::start(Options::default()).await;
-    let body = serde_json::to_vec(&json!({"params": TestRail::refund(1)})).unwrap();
+    let body = serde_json::to_vec(&json!({"params": refund_params(1)})).unwrap();
     for (key, agent) in [
         ("", Some("bot-1")),
         ("ir_not_a_key", Some("bot-1")),
@@ -354,7 +347,7 @@ max_count = 3
     let (s, b) = rail
         .post(
             "/v1/actions/money.refund",
-            json!({"params": TestRail::refund(20_000)}),
+            json!({"params": refund_params(20_000)}),
         )
         .await;
     assert_eq!((s, code(&b)), (403, "policy_denied"), "{b}");
@@ -369,7 +362,7 @@ max_count = 3
         let (s, b) = rail
             .post(
                 "/v1/actions/money.refund",
-                json!({"params": TestRail::refund(10 + i)}),
+                json!({"params": refund_params(10 + i)}),
             )
             .await;
         assert_eq!(s, 200, "{b}");
@@ -377,7 +370,7 @@ max_count = 3
     let (s, b) = rail
         .post(
             "/v1/actions/money.refund",
-            json!({"params": TestRail::refund(10)}),
+            json!({"params": refund_params(10)}),
         )
         .await;
     assert_eq!((s, code(&b)), (429, "rate_limited"), "{b}");
@@ -395,7 +388,7 @@ max_count = 3
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_idempotency_key_replays_and_conflicts() {
     let rail = TestRail::start(Options::default()).await;
-    let body = json!({"params": TestRail::refund(42), "idempotency_key": "order-7"});
+    let body = json!({"params": refund_params(42), "idempotency_key": "order-7"});
     let (s1, b1) = rail.post("/v1/actions/money.refund", body.clone()).await;
     let (s2, b2) = rail.post("/v1/actions/money.refund", body).await;
     assert_eq!((s1, s2), (200, 200));
@@ -404,7 +397,7 @@ async fn test_idempotency_key_replays_and_conflicts() {
     let (s, b) = rail
         .post(
             "/v1/actions/money.refund",
-            json!({"params": TestRail::refund(43), "idempotency_key": "order-7"}),
+            json!({"params": refund_params(43), "idempotency_key": "order-7"}),
         )
         .await;
     assert_eq!((s, code(&b)), (422, "idempotency_conflict"));
@@ -413,7 +406,7 @@ async fn test_idempotency_key_replays_and_conflicts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_the_admin_key_cannot_act() {
     let rail = TestRail::start(Options::default()).await;
-    let params = TestRail::refund(500);
+    let params = refund_params(500);
     let permit = rail.permit(&params).await;
     for (path, body) in [
         ("/v1/actions/money.refund", json!({"params": params})),
@@ -441,7 +434,7 @@ async fn test_the_admin_key_cannot_act() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_ambiguous_credentials_are_refused() {
     let rail = TestRail::start(Options::default()).await;
-    let body = serde_json::to_vec(&json!({"params": TestRail::refund(500)})).unwrap();
+    let body = serde_json::to_vec(&json!({"params": refund_params(500)})).unwrap();
     let post = |headers: String| {
         format!(
             "POST /v1/actions/money.refund HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}",
@@ -475,7 +468,7 @@ async fn test_ambiguous_credentials_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_transfer_codings_other_than_chunked_are_refused() {
     let rail = TestRail::start(Options::default()).await;
-    let body = serde_json::to_vec(&json!({"params": TestRail::refund(500)})).unwrap();
+    let body = serde_json::to_vec(&json!({"params": refund_params(500)})).unwrap();
     let chunked = |b: &[u8]| {
         let mut out = format!("{:x}\r\n", b.len()).into_bytes();
         out.extend_from_slice(b);
@@ -520,7 +513,7 @@ async fn test_downstream_500_is_a_downstream_error() {
     let (s, b) = rail
         .post(
             "/v1/actions/money.refund",
-            json!({"params": TestRail::refund(1)}),
+            json!({"params": refund_params(1)}),
         )
         .await;
     assert_eq!((s, code(&b)), (502, "downstream_error"), "{b}");
@@ -539,7 +532,7 @@ async fn test_downstream_4xx_is_the_downstreams_answer() {
     let (s, b) = rail
         .post(
             "/v1/actions/money.refund",
-            json!({"params": TestRail::refund(1)}),
+            json!({"params": refund_params(1)}),
         )
         .await;
     assert_eq!(s, 200, "{b}");
@@ -559,7 +552,7 @@ async fn test_slow_downstream_times_out_as_unknown_and_is_not_retried() {
     let (s, b) = rail
         .post(
             "/v1/actions/money.refund",
-            json!({"params": TestRail::refund(1)}),
+            json!({"params": refund_params(1)}),
         )
         .await;
     assert_eq!((s, code(&b)), (504, "downstream_timeout"), "{b}");
@@ -579,7 +572,7 @@ async fn test_connection_refused_is_not_forwarded() {
     let (s, b) = rail
         .post(
             "/v1/actions/money.refund",
-            json!({"params": TestRail::refund(1)}),
+            json!({"params": refund_params(1)}),
         )
         .await;
     assert_eq!((s, code(&b)), (502, "downstream_error"), "{b}");
@@ -597,7 +590,7 @@ async fn test_reset_mid_response_is_unknown() {
     let (s, b) = rail
         .post(
             "/v1/actions/money.refund",
-            json!({"params": TestRail::refund(1)}),
+            json!({"params": refund_params(1)}),
         )
         .await;
     assert_eq!((s, code(&b)), (502, "downstream_error"), "{b}");
@@ -615,7 +608,7 @@ async fn test_missing_credential_is_503_and_nothing_forwarded() {
     let (s, b) = rail
         .post(
             "/v1/actions/money.refund",
-            json!({"params": TestRail::refund(1)}),
+            json!({"params": refund_params(1)}),
         )
         .await;
     assert_eq!((s, code(&b)), (503, "credential_unavailable"), "{b}");
@@ -635,7 +628,7 @@ async fn test_a_refusal_before_the_consume_leaves_the_permit_unspent() {
         ..Options::default()
     })
     .await;
-    let params = TestRail::refund(3);
+    let params = refund_params(3);
     let permit = rail.permit(&params).await;
     let execute = json!({"permit": permit, "params": params});
     let (s, b) = rail.post("/v1/execute", execute.clone()).await;
@@ -679,7 +672,7 @@ async fn test_catalog_agent_and_receipt_routes() {
     let (_, done) = rail
         .post(
             "/v1/actions/money.refund",
-            json!({"params": TestRail::refund(9)}),
+            json!({"params": refund_params(9)}),
         )
         .await;
     let id = done["receipt"]["id"].as_str().unwrap();

@@ -2,21 +2,14 @@
 //! does not cancel an action the rail has started: a retry replays the first answer whenever
 //! the first attempt may have reached the downstream (answered 5xx, timed out, broke the
 //! connection, or was cut off by the caller), and starts afresh only when nothing was sent.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{dead_port, Options, TestRail};
+use crate::support::{code, dead_port, refund_params, Options, TestRail};
 use serde_json::{json, Value};
 
-fn code(b: &Value) -> &str {
-    b["code"].as_str().unwrap_or_default()
-}
-
 fn one_shot(key: &str, amount: i64) -> Value {
-    json!({"params": TestRail::refund(amount), "idempotency_key": key})
+    json!({"params": refund_params(amount), "idempotency_key": key})
 }
 
 /// The execution receipts of a permit.

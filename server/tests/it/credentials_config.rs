@@ -1,6 +1,5 @@
 //! `[providers]` and the connector credential fields: the example file loads, unknown fields
 //! and unsafe or contradictory settings are refused at load time.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::Path;
 

@@ -1,67 +1,27 @@
 //! Mirrored profiles end to end over real HTTP: upload (admin key), the catalog, one-shot and
 //! two-phase execution of profile actions, profile versions in permits and receipts, and the
 //! transparent proxy with the vendor's own request shape.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine as _;
-use common::{Options, TestRail};
 use serde_json::{json, Value};
 
-const SHOP: &str = include_str!("fixtures/shop.yaml");
+use crate::support::{downstream_answering, env, Log, Options, Request, TestRail};
 
-/// What the vendor double saw.
-#[derive(Debug, Clone)]
-struct Hit {
-    method: String,
-    path_and_query: String,
-    headers: HeaderMap,
-    body: String,
-}
+const SHOP: &str = include_str!("../fixtures/shop.yaml");
 
-#[derive(Clone, Default)]
-struct Hits(Arc<Mutex<Vec<Hit>>>);
-
-impl Hits {
-    fn all(&self) -> Vec<Hit> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-async fn vendor(
-    State(hits): State<Hits>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path_and_query = uri
-        .path_and_query()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    hits.0.lock().unwrap().push(Hit {
-        method: method.to_string(),
-        path_and_query: path_and_query.clone(),
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    });
-    if uri.path().ends_with("/ch_down") {
+/// The vendor's answers: its own error shapes for `ch_down` and `ch_missing`, a charge else.
+fn vendor(r: &Request) -> Response {
+    if r.path.ends_with("/ch_down") {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"error": {"message": "try later"}})),
         )
             .into_response();
     }
-    if uri.path().ends_with("/ch_missing") {
+    if r.path.ends_with("/ch_missing") {
         return (
             StatusCode::NOT_FOUND,
             [("x-vendor-request-id", "req_404")],
@@ -72,18 +32,13 @@ async fn vendor(
     (
         StatusCode::OK,
         [("x-vendor-request-id", "req_1"), ("set-cookie", "vendor=1")],
-        Json(json!({"object": "charge", "id": "ch_1", "method": method.as_str()})),
+        Json(json!({"object": "charge", "id": "ch_1", "method": r.method})),
     )
         .into_response()
 }
 
-async fn vendor_double() -> (SocketAddr, Hits) {
-    let hits = Hits::default();
-    let app = Router::new().fallback(vendor).with_state(hits.clone());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await });
-    (addr, hits)
+async fn vendor_double() -> (std::net::SocketAddr, Log) {
+    downstream_answering(vendor).await
 }
 
 const SHOP_POLICY: &str = r#"
@@ -98,7 +53,7 @@ forbid(principal, action == Action::"shop.createCharge", resource)
   when { context.params.body.amount > 5000 };
 "#;
 
-async fn start() -> (TestRail, Hits) {
+async fn start() -> (TestRail, Log) {
     let (addr, hits) = vendor_double().await;
     let rail = TestRail::start(Options {
         acme_extra: format!(
@@ -115,28 +70,6 @@ async fn start() -> (TestRail, Hits) {
 }
 
 const SHOP_SECRET: &str = "sk_shop_0123456789abcdef";
-
-/// `GET path` with the agent key, written as is on a socket: (status, JSON body).
-async fn raw_get(rail: &TestRail, path: &str) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let addr = rail.url.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\nconnection: close\r\n\r\n",
-        rail.api_key
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
 
 async fn upload(rail: &TestRail, key: &str, name: &str, doc: &str) -> (u16, Value) {
     let r = rail
@@ -159,9 +92,9 @@ fn charge(amount: i64) -> Value {
     })
 }
 
-// Every test sets the same value; tests in this binary may run in parallel.
+// Every test sets the same value, once for the process.
 fn set_secret() {
-    std::env::set_var("INTENTRAIL_TEST_SHOP_SECRET", SHOP_SECRET);
+    env::fix("INTENTRAIL_TEST_SHOP_SECRET", Some(SHOP_SECRET));
 }
 
 #[tokio::test]
@@ -683,7 +616,11 @@ async fn a_dot_segment_path_variable_is_bad_input_and_nothing_is_forwarded() {
     // Transparent mode: 400 schema_invalid naming the parameter. (Written on the socket: URL
     // libraries turn `%2e%2e` into `..` and drop the segment before sending.)
     for path in ["/v1/items/%2e%2e", "/v1/items/%2E", "/v1/items/.%2e"] {
-        let (status, b) = raw_get(&rail, &format!("/v1/proxy/shop{path}")).await;
+        let head = format!(
+            "GET /v1/proxy/shop{path} HTTP/1.1\r\nauthorization: Bearer {}",
+            rail.api_key
+        );
+        let (status, b) = rail.raw_http(&head, b"").await;
         assert_eq!(status, 400, "{path}: {b}");
         assert_eq!(b["code"], "schema_invalid", "{path}");
         assert!(

@@ -7,10 +7,6 @@
 //!
 //! The PostgreSQL cases need `INTENTRAIL_TEST_POSTGRES_URL` (`scripts/with-postgres.sh`); they
 //! are skipped without it, except under `CI=true` where that fails.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-mod common;
-mod pg;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -18,12 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Options, TestRail};
-use pg::RailProcess;
+use crate::support::{
+    downstream, pg, refund_params, verified_chain, write_config, Options, RailProcess,
+};
 use serde_json::{json, Value};
-
-/// The PostgreSQL cases share one cluster and one of them stops it: run them one at a time.
-static PG_SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const WORKERS: usize = 12;
 const ROUNDS: usize = 2;
@@ -96,8 +90,7 @@ async fn load(
                 let mut i = 0i64;
                 while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                     i += 1;
-                    let body =
-                        json!({"params": TestRail::refund(1 + (w as i64 * 1000 + i) % 9000)});
+                    let body = json!({"params": refund_params(1 + (w as i64 * 1000 + i) % 9000)});
                     let r = c
                         .post(&url)
                         .bearer_auth(&key)
@@ -137,14 +130,10 @@ async fn load(
 }
 
 async fn crash_under_load(backend: Backend) {
-    let (addr, log) = common::downstream().await;
+    let (addr, log) = downstream().await;
     let dir = tempfile::tempdir().unwrap();
-    let (config, _secret, key, _, admin, _) = common::write_config(
-        dir.path(),
-        &format!("http://{addr}"),
-        &Options::default(),
-        "127.0.0.1:0",
-    );
+    let w = write_config(dir.path(), &format!("http://{addr}"), &Options::default());
+    let (config, key, admin) = (w.config_path, w.api_key, w.admin_key);
     if let Backend::Postgres(url) = &backend {
         pg::set_ledger(&config, url);
     }
@@ -179,7 +168,7 @@ async fn crash_under_load(backend: Backend) {
     }
     // The restarted rail recovered before serving its first request.
     let client = reqwest::Client::new();
-    let chain = pg::verified_chain(&client, &rail.url, &admin).await;
+    let chain = verified_chain(&client, &rail.url, &admin).await;
 
     // 1. Every acknowledged receipt is present.
     let ids: HashSet<&str> = chain.iter().filter_map(|r| r["id"].as_str()).collect();
@@ -193,7 +182,7 @@ async fn crash_under_load(backend: Backend) {
     let mut forwards: HashMap<String, usize> = HashMap::new();
     for s in log.all() {
         let k = s
-            .idempotency_key
+            .idempotency_key()
             .expect("every forward carries Idempotency-Key");
         *forwards.entry(k).or_default() += 1;
     }
@@ -279,7 +268,7 @@ async fn kill_9_under_load_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_postgres() {
     let Some(base) = pg::base_url() else { return };
-    let _serial = PG_SERIAL.lock().await;
+    let _cluster = pg::shared().await;
     let url = pg::fresh_db(&base).await;
     crash_under_load(Backend::Postgres(url)).await;
 }
@@ -298,16 +287,17 @@ async fn postgres_restart_mid_load() {
         eprintln!("skipped: INTENTRAIL_TEST_PG_CTL is not set");
         return;
     };
-    let _serial = PG_SERIAL.lock().await;
+    // It stops the cluster: no other test may be using it.
+    let _cluster = pg::exclusive().await;
     let url = pg::fresh_db(&base).await;
-    let (addr, log) = common::downstream().await;
+    let (addr, log) = downstream().await;
     let dir = tempfile::tempdir().unwrap();
     let o = Options {
         timeout_ms: 10_000,
         ..Options::default()
     };
-    let (config, _secret, key, _, admin, _) =
-        common::write_config(dir.path(), &format!("http://{addr}"), &o, "127.0.0.1:0");
+    let w = write_config(dir.path(), &format!("http://{addr}"), &o);
+    let (config, key, admin) = (w.config_path, w.api_key, w.admin_key);
     pg::set_ledger(&config, &url);
     let rail = RailProcess::start(&config);
     let client = reqwest::Client::builder()
@@ -321,7 +311,7 @@ async fn postgres_restart_mid_load() {
                 .post(format!("{url}/v1/actions/money.refund"))
                 .bearer_auth(&key)
                 .header("IntentRail-Agent", "bot-1")
-                .json(&json!({"params": TestRail::refund(amount)}))
+                .json(&json!({"params": refund_params(amount)}))
                 .send()
                 .await
                 .unwrap();
@@ -390,14 +380,14 @@ async fn postgres_restart_mid_load() {
         .map(|(j, _, _)| j.as_str())
         .collect();
     for s in log.all() {
-        let k = s.idempotency_key.unwrap();
+        let k = s.idempotency_key().unwrap();
         assert!(
             recorded.contains(k.as_str()),
             "{k} forwarded but not recorded"
         );
     }
     assert_eq!(log.count(), 40);
-    pg::verified_chain(&client, &rail.url, &admin).await;
+    verified_chain(&client, &rail.url, &admin).await;
 }
 
 /// What one request of [`restart_load`] got: when it started and ended (relative to the
@@ -472,7 +462,7 @@ async fn restart_load(
                 let mut i = 0i64;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
-                    let params = TestRail::refund(1 + (w as i64 * 1000 + i) % 9000);
+                    let params = refund_params(1 + (w as i64 * 1000 + i) % 9000);
                     if w % 2 == 0 {
                         let (t, _) = post(
                             "/v1/actions/money.refund",
@@ -544,16 +534,17 @@ async fn postgres_restart_under_concurrent_load() {
         eprintln!("skipped: INTENTRAIL_TEST_PG_CTL is not set");
         return;
     };
-    let _serial = PG_SERIAL.lock().await;
+    // It stops the cluster: no other test may be using it.
+    let _cluster = pg::exclusive().await;
     let url = pg::fresh_db(&base).await;
-    let (addr, log) = common::downstream().await;
+    let (addr, log) = downstream().await;
     let dir = tempfile::tempdir().unwrap();
     let o = Options {
         timeout_ms: 10_000,
         ..Options::default()
     };
-    let (config, _secret, key, _, admin, _) =
-        common::write_config(dir.path(), &format!("http://{addr}"), &o, "127.0.0.1:0");
+    let w = write_config(dir.path(), &format!("http://{addr}"), &o);
+    let (config, key, admin) = (w.config_path, w.api_key, w.admin_key);
     pg::set_ledger(&config, &url);
     let mut rail = RailProcess::start(&config);
     let t0 = Instant::now();
@@ -663,7 +654,7 @@ async fn postgres_restart_under_concurrent_load() {
     let forwarded_keys: HashSet<String> = log
         .all()
         .into_iter()
-        .filter_map(|s| s.idempotency_key)
+        .filter_map(|s| s.idempotency_key())
         .collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let rows = loop {
@@ -683,7 +674,7 @@ async fn postgres_restart_under_concurrent_load() {
         .collect();
     let mut forwards: HashMap<String, usize> = HashMap::new();
     for s in log.all() {
-        let k = s.idempotency_key.expect("every forward carries its key");
+        let k = s.idempotency_key().expect("every forward carries its key");
         *forwards.entry(k).or_default() += 1;
     }
     for (k, n) in &forwards {
@@ -713,7 +704,7 @@ async fn postgres_restart_under_concurrent_load() {
     .await;
     let rail = RailProcess::start(&config);
     let client = reqwest::Client::new();
-    let chain = pg::verified_chain(&client, &rail.url, &admin).await;
+    let chain = verified_chain(&client, &rail.url, &admin).await;
     let ids: HashSet<&str> = chain.iter().filter_map(|r| r["id"].as_str()).collect();
     for t in answers.iter().filter(|t| t.status == 200) {
         let rid = t.receipt.as_deref().expect("a 200 names its receipt");

@@ -3,7 +3,6 @@
 //! import completely (only operations whose bodies are neither JSON nor form are skipped), and
 //! a handful of its operations must accept good params and refuse bad ones with the right
 //! pointers. Timings are printed (stderr), never asserted.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::time::Instant;
 
