@@ -111,6 +111,42 @@ pub struct Receipt {
 }
 
 impl Receipt {
+    /// A receipt of `kind` for `action` by `agent` in `tenant` at `ts` (Unix ms), with every
+    /// optional member absent; `seq` and `prev` are the ledger's to set when it appends it,
+    /// `kid`, `hash` and `sig` [`Receipt::seal`]'s.
+    pub fn draft(
+        id: impl Into<String>,
+        ts: i64,
+        tenant: impl Into<String>,
+        agent: impl Into<String>,
+        kind: ReceiptKind,
+        action: impl Into<String>,
+    ) -> Receipt {
+        Receipt {
+            id: id.into(),
+            seq: 0,
+            prev: String::new(),
+            ts,
+            tenant: tenant.into(),
+            agent: agent.into(),
+            kind,
+            action: action.into(),
+            decision: None,
+            outcome: None,
+            code: None,
+            reason: None,
+            permit_id: None,
+            payload_hash: None,
+            policy_hash: None,
+            profile_version: None,
+            downstream: None,
+            kid: String::new(),
+            hash: String::new(),
+            sig: String::new(),
+            batch: None,
+        }
+    }
+
     /// Set `kid`, then `hash` and `sig` with `key`. Fails (`invalid_json`) only when a number
     /// is outside ±(2^53−1), which RFC 8785 cannot represent exactly.
     pub fn seal(&mut self, key: &SigningKey) -> Result<()> {

@@ -14,29 +14,7 @@ use crate::rail::{new_id, now_ms, Rail, Tenant};
 
 /// A receipt draft of `kind` for `action` by `agent` (sealed when appended).
 pub(crate) fn draft(t: &Tenant, agent: &str, kind: ReceiptKind, action: &str) -> Receipt {
-    Receipt {
-        id: new_id("rct_"),
-        seq: 0,
-        prev: String::new(),
-        ts: now_ms(),
-        tenant: t.id.clone(),
-        agent: agent.to_string(),
-        kind,
-        action: action.to_string(),
-        decision: None,
-        outcome: None,
-        code: None,
-        reason: None,
-        permit_id: None,
-        payload_hash: None,
-        policy_hash: None,
-        profile_version: None,
-        downstream: None,
-        kid: String::new(),
-        hash: String::new(),
-        sig: String::new(),
-        batch: None,
-    }
+    Receipt::draft(new_id("rct_"), now_ms(), t.id.clone(), agent, kind, action)
 }
 
 /// The execution receipt draft of a permit.

@@ -259,27 +259,15 @@ async fn chain_append_cost() {
     let l = Arc::new(PostgresLedger::open(&url).await.unwrap());
     let key = Arc::new(intentrail_core::keys::SigningKey::from_bytes(&[7u8; 32]));
     let draft = |tenant: &str, id: String| Receipt {
-        id,
-        seq: 0,
-        prev: String::new(),
-        ts: 1_700_000_000_000,
-        tenant: tenant.into(),
-        agent: "agent-1".into(),
-        kind: ReceiptKind::Execution,
-        action: "money.refund".into(),
-        decision: None,
         outcome: Some("success".into()),
-        code: None,
-        reason: None,
-        permit_id: None,
-        payload_hash: None,
-        policy_hash: None,
-        profile_version: None,
-        downstream: None,
-        kid: String::new(),
-        hash: String::new(),
-        sig: String::new(),
-        batch: None,
+        ..Receipt::draft(
+            id,
+            1_700_000_000_000,
+            tenant,
+            "agent-1",
+            ReceiptKind::Execution,
+            "money.refund",
+        )
     };
     let n = 500;
     let t0 = Instant::now();

@@ -145,27 +145,15 @@ pub(crate) fn permit(tenant: &str, jti: &str) -> PermitRecord {
 /// A receipt draft for `tenant` (seq, prev, kid, hash, sig are the ledger's job).
 pub(crate) fn draft(tenant: &str, id: &str) -> Receipt {
     Receipt {
-        id: id.into(),
-        seq: 0,
-        prev: String::new(),
-        ts: 1_700_000_000_000,
-        tenant: tenant.into(),
-        agent: "agent-1".into(),
-        kind: intentrail_core::receipt::ReceiptKind::Execution,
-        action: "money.refund".into(),
-        decision: None,
         outcome: Some("success".into()),
-        code: None,
-        reason: None,
-        permit_id: None,
-        payload_hash: None,
-        policy_hash: None,
-        profile_version: None,
-        downstream: None,
-        kid: String::new(),
-        hash: String::new(),
-        sig: String::new(),
-        batch: None,
+        ..Receipt::draft(
+            id,
+            1_700_000_000_000,
+            tenant,
+            "agent-1",
+            intentrail_core::receipt::ReceiptKind::Execution,
+            "money.refund",
+        )
     }
 }
 

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use intentrail_server::config::Config;
 use intentrail_server::http;
 use intentrail_server::rail::Rail;
-use intentrail_server::config::Config;
 use serde_json::{json, Value};
 
 use super::config::{write_config, Options};
