@@ -96,6 +96,8 @@ async fn one_permit_two_rails_exactly_one_forward() {
         })
         .collect();
     let mut by_code: HashMap<String, usize> = HashMap::new();
+    // The detail of any answer other than 200 and 409, to tell what failed.
+    let mut other: Vec<String> = Vec::new();
     for t in tasks {
         let (s, b) = t.await.unwrap();
         let code = if s == 200 {
@@ -103,13 +105,16 @@ async fn one_permit_two_rails_exactly_one_forward() {
         } else {
             format!("{s} {}", b["code"].as_str().unwrap_or("?"))
         };
+        if s != 200 && s != 409 {
+            other.push(b["detail"].as_str().unwrap_or("?").to_owned());
+        }
         *by_code.entry(code).or_default() += 1;
     }
-    assert_eq!(by_code.get("ok"), Some(&1), "{by_code:?}");
+    assert_eq!(by_code.get("ok"), Some(&1), "{by_code:?} {other:?}");
     assert_eq!(
         by_code.get("409 permit_already_used"),
         Some(&199),
-        "{by_code:?}"
+        "{by_code:?} {other:?}"
     );
     let forwarded: Vec<_> = p
         .log
