@@ -9,6 +9,7 @@ import json
 import os
 import threading
 import time
+import typing
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional
@@ -274,11 +275,42 @@ def test_decorated_functions_keep_signature_name_and_doc(rail: Rail) -> None:
 
     g = governed("money.refund", rail=rail)(refund)
     ag = governed("money.refund", rail=rail)(arefund)
-    assert inspect.signature(g) == inspect.signature(refund)
+    assert inspect.signature(g) == inspect.signature(refund, eval_str=True)
     assert g.__doc__ == refund.__doc__ and g.__name__ == "refund" and g.__wrapped__ is refund
-    assert inspect.signature(ag) == inspect.signature(arefund)
+    assert inspect.signature(ag) == inspect.signature(arefund, eval_str=True)
     assert ag.__doc__ == "Async refund." and ag.__wrapped__ is arefund
     assert g.action == "money.refund"
+
+
+class Cents(int):
+    """A user type, known only to this module."""
+
+
+def test_frameworks_read_resolved_annotations_under_future_annotations(rail: Rail) -> None:
+    # This module has `from __future__ import annotations`: every annotation is a string
+    # until evaluated in this module. A framework reading the decorated function (MCP, Pydantic
+    # AI, LangChain) must see the types, as for the undecorated one.
+    def refund(payment_id: str, amount: Cents, note: Optional[str] = None) -> Dict[str, Any]:
+        """Refund."""
+        return {}
+
+    g = governed("money.refund", rail=rail)(refund)
+    resolved = inspect.signature(refund, eval_str=True)
+    assert inspect.signature(g) == resolved
+    assert inspect.signature(g).parameters["amount"].annotation is Cents
+    assert inspect.signature(g, eval_str=True) == resolved
+    assert typing.get_type_hints(g) == typing.get_type_hints(refund)
+    assert g.__annotations__["amount"] is Cents
+    assert g.__annotations__["return"] == Dict[str, Any]
+
+
+def test_an_annotation_not_yet_defined_is_left_as_written(rail: Rail) -> None:
+    def refund(payment_id: str, amount: DefinedLater) -> None:  # noqa: F821
+        """Refund."""
+
+    g = governed("money.refund", rail=rail)(refund)
+    assert inspect.signature(g).parameters["amount"].annotation == "DefinedLater"
+    assert inspect.signature(g) == inspect.signature(refund)
 
 
 def test_variadic_parameters_are_refused_at_decoration_time(rail: Rail) -> None:

@@ -74,6 +74,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
+def _resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """``fn``'s signature with its annotations evaluated in ``fn``'s own module, as
+    ``inspect.signature(fn, eval_str=True)`` gives it: a framework that reads the wrapper sees
+    types, never strings it would have to evaluate in this module's namespace (under ``from
+    __future__ import annotations`` every annotation is a string). An annotation that cannot
+    be evaluated yet (a name defined later) leaves them all as written."""
+    try:
+        return inspect.signature(fn, eval_str=True)
+    except Exception:  # noqa: BLE001 - any error of user code evaluating its annotations
+        return inspect.signature(fn)
+
+
+def _annotations_of(sig: inspect.Signature) -> Dict[str, Any]:
+    """``__annotations__`` for ``sig``: its parameters' annotations, then ``return``."""
+    out = {n: p.annotation for n, p in sig.parameters.items() if p.annotation is not p.empty}
+    if sig.return_annotation is not sig.empty:
+        out["return"] = sig.return_annotation
+    return out
+
+
 def governed(
     action: str,
     rail: Optional[Union[Rail, Callable[[], Rail]]] = None,
@@ -87,7 +107,10 @@ def governed(
     out, as an absent optional field), sends them as the action's params through
     :meth:`Rail.act` (``await rail.aact`` for ``async def``) and returns the :class:`Result`.
     The function's body never runs. Name, docstring, ``__wrapped__`` and signature are kept,
-    so agent frameworks build the same tool definition as for the undecorated function.
+    so agent frameworks build the same tool definition as for the undecorated function; the
+    signature and ``__annotations__`` carry the annotations evaluated in the function's own
+    module (as ``inspect.signature(fn, eval_str=True)``), so ``from __future__ import
+    annotations`` changes nothing a framework infers.
 
     ``rail`` is a :class:`Rail`, a callable returning one, or ``None`` for
     :meth:`Rail.from_env` (created at the first call). ``idempotency_key``, if given, is
@@ -102,7 +125,7 @@ def governed(
     def decorate(fn: F) -> F:
         if not callable(fn):
             raise TypeError("@governed must decorate a function")
-        sig = inspect.signature(fn)
+        sig = _resolved_signature(fn)
         bad = [("*" if p.kind is inspect.Parameter.VAR_POSITIONAL else "**") + p.name
                for p in sig.parameters.values() if p.kind in _VARIADIC]
         if bad:
@@ -149,6 +172,7 @@ def governed(
 
             wrapper = sync_wrapper
         wrapper.__signature__ = sig
+        wrapper.__annotations__ = _annotations_of(sig)
         wrapper.action = action
         return wrapper  # type: ignore[no-any-return]
 
