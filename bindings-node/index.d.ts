@@ -53,9 +53,16 @@ export interface ErrorOptions {
   receiptId?: string | null;
   status?: number | null;
   problem?: Record<string, unknown>;
+  /** The message; by default core's rendering of `code` and `detail`. */
+  text?: string;
 }
 
-/** Base of every IntentRail error. `message` is `"<code>: <detail>"`. */
+/**
+ * Base of every IntentRail error. `message` is the error as a model should read it, the same
+ * words in every SDK: the code, the detail, the rules or limit that decided, every schema
+ * violation with its pointer, and what calling again can do (never, after fixing the request,
+ * later, only after checking the outcome, or after a person's approval).
+ */
 export class IntentRailError extends Error {
   constructor(code: ErrorCode, detail: string, options?: ErrorOptions);
   /** The stable error code (`policy_denied`, `schema_invalid`, ...). */

@@ -37,7 +37,7 @@ const native = loadNative();
 /** Base of every IntentRail error. */
 class IntentRailError extends Error {
   constructor(code, detail, options = {}) {
-    super(`${code}: ${detail}`);
+    super(typeof options.text === 'string' ? options.text : native.explainError(String(code), String(detail)));
     this.name = new.target.name;
     /** The stable error code (`policy_denied`, `schema_invalid`, ...). */
     this.code = code;
@@ -156,6 +156,7 @@ function makeError(code, detail, doc = {}) {
     receiptId: typeof doc.receipt_id === 'string' ? doc.receipt_id : null,
     status: typeof doc.status === 'number' ? doc.status : null,
     problem,
+    text: typeof doc.text === 'string' ? doc.text : undefined,
   };
   const policyIds = Array.isArray(doc.policy_ids) ? doc.policy_ids : [];
   if (Cls === PolicyDenied) {

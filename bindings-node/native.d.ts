@@ -54,6 +54,12 @@ export declare function canonicalizeBytes(jsonBytes: Buffer): Buffer
 /** Every error code core knows, in declaration order. */
 export declare function errorCodes(): Array<string>
 
+/**
+ * Core's rendering of an error raised by the JavaScript layer itself (no rules, no
+ * violations): the same words as the errors of the rail.
+ */
+export declare function explainError(code: string, detail: string): string
+
 /** The version of this native module (the workspace version). */
 export declare function nativeVersion(): string
 

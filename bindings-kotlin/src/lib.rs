@@ -482,6 +482,29 @@ pub fn error_family(code: String) -> Family {
     ErrorFamily::of_code(&code).into()
 }
 
+/// Core's rendering of an error for a model: code, detail, the rules or limit that decided,
+/// every violation (a JSON array, text) with its pointer, and what calling again can do.
+#[uniffi::export]
+pub fn explain_error(
+    code: String,
+    detail: String,
+    rules: Vec<String>,
+    violations_json: String,
+    approval_id: Option<String>,
+) -> String {
+    let violations = match serde_json::from_str::<Value>(&violations_json) {
+        Ok(Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
+    intentrail_core::explain::explain(&intentrail_core::explain::Explained {
+        code: &code,
+        detail: &detail,
+        rules: &rules,
+        violations: &violations,
+        approval_id: approval_id.as_deref(),
+    })
+}
+
 /// The class name the Python and Node SDKs give the family of `code` (core's table).
 #[uniffi::export]
 pub fn error_class_name(code: String) -> String {

@@ -61,6 +61,10 @@ test('a denied refund raises PolicyDenied naming refund_cap', async () => {
   assert.equal(e.status, 403);
   assert.ok(e.receiptId);
   assert.equal(e.name, 'PolicyDenied');
+  // What a model reads: the code, the rule, and that calling again will not help.
+  assert.ok(e.message.startsWith('policy_denied: '), e.message);
+  assert.ok(e.message.includes('Rules: refund_cap'), e.message);
+  assert.ok(e.message.endsWith('Calling again with the same request will be refused again.'), e.message);
   assert.deepEqual(await received(demo, p), []);
   assert.equal((await rail.receipt(e.receiptId)).decision, 'deny');
 });
@@ -73,6 +77,9 @@ test('schema errors raise SchemaInvalid listing the fields', async () => {
     assert.equal(e.code, 'schema_invalid');
     assert.ok(e.fields.includes('/amount') && e.fields.includes('/currency'), String(e.fields));
     assert.ok(e.violations.every((v) => typeof v.message === 'string'));
+    // What a model reads names every field with its reason, and says to fix them.
+    for (const v of e.violations) assert.ok(e.message.includes(`${v.pointer}: ${v.message}`), e.message);
+    assert.ok(e.message.endsWith('Fix the request as described, then call again.'), e.message);
     return true;
   });
   await assert.rejects(refund({ payment_id: p, amount: 5, currency: 'usd', note: 'hi' }), (e) => {
@@ -186,7 +193,11 @@ test('fromEnv, and governed(null, ...) takes the rail from the environment', asy
   }
   assert.throws(
     () => Rail.fromEnv({ env: { INTENTRAIL_URL: demo.railUrl, INTENTRAIL_AGENT_ID: 'a' } }),
-    (e) => e instanceof sdk.InvalidRequest && e.message.includes('INTENTRAIL_API_KEY'),
+    (e) =>
+      e instanceof sdk.InvalidRequest &&
+      e.message.includes('INTENTRAIL_API_KEY') &&
+      // The JavaScript layer's own errors read like the rail's (core's rendering).
+      e.message.endsWith('Fix the request as described, then call again.'),
   );
 });
 

@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 /// The member that marks an error message as an IntentRail error document:
 /// `{"$intentrail":1,"code":…,"detail":…,"status":…,"receipt_id":…,"violations":[…],
-/// "policy_ids":[…],"problem":{…}|null}`.
+/// "policy_ids":[…],"problem":{…}|null,"text":…}` (`text`: core's rendering for a model).
 pub const ERROR_MARK: &str = "$intentrail";
 
 /// The napi error carrying `e` as the JSON document `index.js` parses.
@@ -32,6 +32,7 @@ fn to_napi(e: &ClientError) -> napi::Error {
         "violations": e.violations,
         "policy_ids": e.policy_ids,
         "problem": e.problem.as_ref().map(|m| Value::Object((**m).clone())),
+        "text": e.explain(),
     });
     napi::Error::from_reason(doc.to_string())
 }
@@ -288,6 +289,17 @@ pub fn verify_receipts(
         }))
     };
     run().map(|v| text(&v)).map_err(core_err)
+}
+
+/// Core's rendering of an error raised by the JavaScript layer itself (no rules, no
+/// violations): the same words as the errors of the rail.
+#[napi]
+pub fn explain_error(code: String, detail: String) -> String {
+    intentrail_core::explain::explain(&intentrail_core::explain::Explained {
+        code: &code,
+        detail: &detail,
+        ..Default::default()
+    })
 }
 
 /// Every error code core knows, in declaration order.

@@ -123,6 +123,7 @@ fn to_pyerr(py: Python<'_>, e: &ClientError) -> PyErr {
                 violations,
                 e.policy_ids.clone(),
                 problem,
+                e.explain(),
             ),
         )?;
         Ok(PyErr::from_value(exc))
@@ -581,6 +582,17 @@ fn error_codes() -> Vec<&'static str> {
     ErrorKind::ALL.iter().map(|k| k.code()).collect()
 }
 
+/// Core's rendering of an error raised by the Python layer itself (no rules, no violations):
+/// the same words as the errors of the rail.
+#[pyfunction]
+fn explain_error(code: &str, detail: &str) -> String {
+    intentrail_core::explain::explain(&intentrail_core::explain::Explained {
+        code,
+        detail,
+        ..Default::default()
+    })
+}
+
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -590,6 +602,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_permit, m)?)?;
     m.add_function(wrap_pyfunction!(verify_receipts, m)?)?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(explain_error, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

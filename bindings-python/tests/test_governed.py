@@ -88,6 +88,11 @@ def test_a_denied_refund_raises_policy_denied_naming_the_rule(demo: Any, rail: R
     assert received(demo, p) == []
     # The refusal was recorded.
     assert rail.receipt(e.value.receipt_id)["decision"] == "deny"
+    # What a model reads: the code, the rule, and that calling again will not help.
+    text = str(e.value)
+    assert text.startswith("policy_denied: "), text
+    assert "Rules: refund_cap" in text, text
+    assert text.endswith("Calling again with the same request will be refused again."), text
 
 
 def test_bad_arguments_raise_schema_invalid_listing_the_fields(demo: Any, rail: Rail) -> None:
@@ -101,6 +106,11 @@ def test_bad_arguments_raise_schema_invalid_listing_the_fields(demo: Any, rail: 
     assert e.value.code == "schema_invalid"
     assert {"/amount", "/currency"} <= set(e.value.fields)
     assert all("message" in v for v in e.value.violations)
+    # What a model reads names every field with its reason, and says to fix them.
+    text = str(e.value)
+    for v in e.value.violations:
+        assert f"{v['pointer']}: {v['message']}" in text, text
+    assert text.endswith("Fix the request as described, then call again."), text
 
     @governed("money.refund", rail=rail)
     def refund_extra(payment_id: str, amount: int, note: str) -> dict:
@@ -230,6 +240,8 @@ def test_approval_required_raises_approval_pending(demo: Any, rail: Rail) -> Non
     assert e.value.code == "approval_pending" and e.value.status == 202
     assert e.value.approval_id and e.value.approval_id.startswith("apr_")
     assert "transfers_need_approval" in e.value.policy_ids
+    assert e.value.approval_id in str(e.value)
+    assert str(e.value).endswith("Nothing was done: a person must approve it first; do not call again until then.")
     with pytest.raises(ApprovalPending):
         rail.intent("money.transfer", params)
     assert not any("acct_b" in r["body"] for r in demo.requests())
@@ -354,8 +366,10 @@ def test_from_env(demo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(received(demo, p)) == 1
 
     monkeypatch.delenv("INTENTRAIL_API_KEY")
-    with pytest.raises(intentrail.InvalidRequest, match="INTENTRAIL_API_KEY"):
+    with pytest.raises(intentrail.InvalidRequest, match="INTENTRAIL_API_KEY") as e:
         Rail.from_env()
+    # The Python layer's own errors read like the rail's (core's rendering).
+    assert str(e.value).endswith("Fix the request as described, then call again."), str(e.value)
 
 
 def test_a_wrong_key_raises_authentication_error(demo: Any) -> None:

@@ -65,6 +65,30 @@ impl ClientError {
         self.member("code").unwrap_or_else(|| self.error.code())
     }
 
+    /// The error as a model should read it ([`crate::explain`]): code, detail, the rules or
+    /// limit that decided, every violation with its pointer, and what calling again can do.
+    /// The SDKs use it as their exceptions' message.
+    pub fn explain(&self) -> String {
+        let limit: Vec<String>;
+        let rules = if self.policy_ids.is_empty() {
+            limit = self
+                .member("limit_id")
+                .map(str::to_owned)
+                .into_iter()
+                .collect();
+            &limit
+        } else {
+            &self.policy_ids
+        };
+        crate::explain::explain(&crate::explain::Explained {
+            code: self.code(),
+            detail: self.detail(),
+            rules,
+            violations: &self.violations,
+            approval_id: self.approval_id(),
+        })
+    }
+
     /// The approval to wait for (`approval_pending`).
     pub fn approval_id(&self) -> Option<&str> {
         self.member("approval_id")

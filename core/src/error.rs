@@ -293,6 +293,58 @@ impl ErrorKind {
     }
 }
 
+/// What calling again can do after an error: the advice every SDK gives a model or a program
+/// with it ([`crate::explain`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Retry {
+    /// The same call is refused again: the rules, the permit or the key decide, not chance.
+    Never,
+    /// The request itself is wrong: fix what the error names, then call again.
+    AfterFix,
+    /// A passing condition (a limit window, an outage, a request still running): the same
+    /// call later can succeed.
+    Later,
+    /// The action may have run (the downstream failed or did not answer in time): find out
+    /// before calling again, or it may run twice.
+    CheckFirst,
+    /// A person must approve the action first.
+    AfterApproval,
+}
+
+impl ErrorKind {
+    /// What calling again can do after this error.
+    pub const fn retry(self) -> Retry {
+        match self {
+            ErrorKind::InvalidJson
+            | ErrorKind::SchemaInvalid
+            | ErrorKind::InvalidRequest
+            | ErrorKind::UnknownAction
+            | ErrorKind::UnsupportedEndpoint
+            | ErrorKind::NotFound
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::IdempotencyConflict
+            | ErrorKind::PayloadHashMismatch
+            | ErrorKind::PermitExpired => Retry::AfterFix,
+            ErrorKind::Unauthenticated
+            | ErrorKind::PolicyDenied
+            | ErrorKind::PermitInvalid
+            | ErrorKind::AgentMismatch
+            | ErrorKind::Forbidden
+            | ErrorKind::PermitAlreadyUsed
+            | ErrorKind::ReceiptInvalid => Retry::Never,
+            ErrorKind::RequestInProgress
+            | ErrorKind::RateLimited
+            | ErrorKind::CredentialUnavailable
+            | ErrorKind::LedgerUnavailable
+            | ErrorKind::RailUnavailable
+            | ErrorKind::Internal => Retry::Later,
+            ErrorKind::DownstreamError | ErrorKind::DownstreamTimeout => Retry::CheckFirst,
+            ErrorKind::ApprovalPending => Retry::AfterApproval,
+        }
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())

@@ -7,7 +7,8 @@
 //! - [`receipt`]: signed, hash-chained receipts and the chain verifier; [`batch`]: one
 //!   signature over a Merkle tree of several receipts, with a proof per receipt;
 //!   [`checkpoint`]: a signed chain head, so an export cut short is detected.
-//! - [`error`]: the one error vocabulary ([`ErrorKind`] = the API's stable codes).
+//! - [`error`]: the one error vocabulary ([`ErrorKind`] = the API's stable codes, with what
+//!   calling again can do); [`explain`]: the one rendering of an error for a model.
 //!
 //! No I/O, no async, no clock: callers pass `now`. The one exception is [`client`] (cargo
 //! feature `client`, off by default): the async HTTP client of the rail the SDKs wrap.
@@ -17,6 +18,7 @@ pub mod checkpoint;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod error;
+pub mod explain;
 pub mod hash;
 pub mod jcs;
 pub mod json;
@@ -26,7 +28,7 @@ pub mod receipt;
 
 /// The Ed25519 public key type used throughout (re-exported from `ed25519-dalek`).
 pub use ed25519_dalek::VerifyingKey;
-pub use error::{Error, ErrorFamily, ErrorKind, Result};
+pub use error::{Error, ErrorFamily, ErrorKind, Result, Retry};
 pub use keys::{kid_for, Jwk, Jwks, KeyResolver, SigningKey};
 pub use permit::{PermitClaims, VerifyOptions};
 pub use receipt::{

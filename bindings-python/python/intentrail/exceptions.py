@@ -25,6 +25,11 @@ __all__ = [
 class IntentRailError(Exception):
     """Base of every IntentRail error.
 
+    ``str(error)`` is the error as a model should read it, the same words in every SDK: the
+    code, the detail, the rules or limit that decided, every schema violation with its
+    pointer, and what calling again can do (never, after fixing the request, later, only
+    after checking the outcome, or after a person's approval).
+
     Attributes:
         code: the stable error code (``policy_denied``, ``schema_invalid``, ...).
         message: the human detail (never a secret).
@@ -41,8 +46,9 @@ class IntentRailError(Exception):
         *,
         status: Optional[int] = None,
         problem: Optional[Mapping[str, Any]] = None,
+        text: Optional[str] = None,
     ) -> None:
-        super().__init__(f"{code}: {message}")
+        super().__init__(text if text is not None else f"{code}: {message}")
         self.code = code
         self.message = message
         self.receipt_id = receipt_id
@@ -164,10 +170,16 @@ def _from_native(
     violations: Sequence[Any] = (),
     policy_ids: Sequence[str] = (),
     problem: Optional[Mapping[str, Any]] = None,
+    text: Optional[str] = None,
 ) -> IntentRailError:
-    """Build the exception for an error of the native module (or of the Python layer)."""
+    """Build the exception for an error of the native module (or of the Python layer);
+    ``text`` is core's rendering of it (computed here for the Python layer's own errors)."""
+    if text is None:
+        from ._native import explain_error
+
+        text = explain_error(code, message)
     cls = error_class(code)
-    kw: Dict[str, Any] = {"status": status, "problem": problem}
+    kw: Dict[str, Any] = {"status": status, "problem": problem, "text": text}
     if cls is PolicyDenied:
         ids = list(policy_ids)
         if not ids and problem and isinstance(problem.get("limit_id"), str):

@@ -25,7 +25,26 @@ sealed class IntentRailException(
     val status: Int?,
     val receiptId: String?,
     val problem: JsonObject?,
-) : RuntimeException("$code: $detail")
+) : RuntimeException() {
+    /**
+     * The error as a model should read it, the same words in every SDK (the Rust core's
+     * rendering): the code, the detail, the rules or limit that decided, every schema
+     * violation with its pointer, and what calling again can do (never, after fixing the
+     * request, later, only after checking the outcome, or after a person's approval).
+     */
+    override val message: String by lazy {
+        dev.intentrail.ffi.explainError(code, detail, rules(), JsonArray(violationList()).toString(), approval())
+    }
+
+    /** The rules (or limit) this error names. */
+    internal open fun rules(): List<String> = emptyList()
+
+    /** The schema violations this error carries. */
+    internal open fun violationList(): List<JsonObject> = emptyList()
+
+    /** The approval this error waits for. */
+    internal open fun approval(): String? = null
+}
 
 /** A policy or a stateful limit refused the action (`policy_denied`, `rate_limited`). */
 class PolicyDenied(
@@ -36,7 +55,9 @@ class PolicyDenied(
     problem: JsonObject? = null,
     /** The rules that decided (or the limit, for `rate_limited`). */
     val policyIds: List<String> = emptyList(),
-) : IntentRailException(code, detail, status, receiptId, problem)
+) : IntentRailException(code, detail, status, receiptId, problem) {
+    override fun rules(): List<String> = policyIds
+}
 
 /** The action waits for a human approval (`approval_pending`); nothing was executed. */
 class ApprovalPending(
@@ -49,7 +70,11 @@ class ApprovalPending(
     val approvalId: String? = null,
     /** The rules that asked for approval. */
     val policyIds: List<String> = emptyList(),
-) : IntentRailException(code, detail, status, receiptId, problem)
+) : IntentRailException(code, detail, status, receiptId, problem) {
+    override fun rules(): List<String> = policyIds
+
+    override fun approval(): String? = approvalId
+}
 
 /** The params do not match the action's schema; [violations] lists every one. */
 class SchemaInvalid(
@@ -61,6 +86,8 @@ class SchemaInvalid(
     /** Every violation as the rail sent it (`{pointer, message, …}`). */
     val violations: List<JsonObject> = emptyList(),
 ) : IntentRailException(code, detail, status, receiptId, problem) {
+    override fun violationList(): List<JsonObject> = violations
+
     /** The JSON pointers the violations name (`/amount`, `/currency`, …). */
     val fields: List<String>
         get() = violations.mapNotNull { v ->

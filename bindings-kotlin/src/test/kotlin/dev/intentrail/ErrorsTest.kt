@@ -1,5 +1,7 @@
 package dev.intentrail
 
+import kotlinx.serialization.json.JsonObject
+import kotlinx.serialization.json.JsonPrimitive
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
@@ -50,7 +52,19 @@ class ErrorsTest {
             subclasses,
         )
         val e = PolicyDenied("policy_denied", "capped", 403, "rct_1", policyIds = listOf("refund_cap"))
-        assertEquals("policy_denied: capped", e.message)
+        assertEquals(
+            "policy_denied: capped. Rules: refund_cap. Calling again with the same request will be refused again.",
+            e.message,
+        )
+        val s = SchemaInvalid(
+            "schema_invalid", "1 violation(s) of the money.refund schema",
+            violations = listOf(JsonObject(mapOf("pointer" to JsonPrimitive("/amount"), "message" to JsonPrimitive("must be positive")))),
+        )
+        assertEquals(
+            "schema_invalid: 1 violation(s) of the money.refund schema. Violations: /amount: must be positive. " +
+                "Fix the request as described, then call again.",
+            s.message,
+        )
         assertTrue((e as RuntimeException) is IntentRailException)
     }
 }

@@ -91,7 +91,9 @@ class GovernedTest {
         assertTrue("refund_cap" in e.policyIds, e.policyIds.toString())
         assertEquals(403, e.status)
         assertNotNull(e.receiptId)
-        assertTrue(e.message!!.startsWith("policy_denied: "))
+        assertTrue(e.message.startsWith("policy_denied: "), e.message)
+        assertTrue("Rules: refund_cap" in e.message, e.message)
+        assertTrue(e.message.endsWith("Calling again with the same request will be refused again."), e.message)
         assertEquals(emptyList<JsonObject>(), demo.received(p))
         assertEquals("deny", rail.receipt(e.receiptId!!)["decision"]!!.jsonPrimitive.content)
     }
@@ -103,6 +105,11 @@ class GovernedTest {
         assertEquals("schema_invalid", e.code)
         assertTrue("/amount" in e.fields && "/currency" in e.fields, e.fields.toString())
         assertTrue(e.violations.all { it["message"] is JsonPrimitive })
+        for (v in e.violations) {
+            val named = "${v["pointer"]!!.jsonPrimitive.content}: ${v["message"]!!.jsonPrimitive.content}"
+            assertTrue(named in e.message, e.message)
+        }
+        assertTrue(e.message.endsWith("Fix the request as described, then call again."), e.message)
         val e2 = rejects<SchemaInvalid> { governed<RefundWithNote>(rail, "money.refund")(RefundWithNote(p, 5, "usd", "hi")) }
         assertTrue("/note" in e2.fields, e2.fields.toString())
         assertEquals(emptyList<JsonObject>(), demo.received(p))

@@ -68,6 +68,7 @@ class SpringAiToolsTest {
             "money_refund" to """{"payment_id":"$p","amount":1,"amount":2}""",
         )
         assertTrue(responses[0].responseData().contains("policy_denied"), responses[0].responseData())
+        assertTrue(responses[0].responseData().contains("Rules: refund_cap"), responses[0].responseData())
         assertTrue(responses[1].responseData().contains("invalid_json"), responses[1].responseData())
         assertEquals(emptyList<JsonObject>(), demo.received(p))
         // Called directly, the refusal is a ToolExecutionException caused by the typed error.

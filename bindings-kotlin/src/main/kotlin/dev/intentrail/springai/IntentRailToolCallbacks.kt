@@ -23,8 +23,9 @@ import org.springframework.ai.tool.definition.ToolDefinition as SpringToolDefini
 /**
  * A Spring AI [ToolCallback] that performs the governed action [definition] names through
  * [rail]. The tool's answer to the model is `{"status", "body", "receipt_id"}` (JSON); a refusal
- * becomes a [ToolExecutionException] whose message is the error's `code: detail` (Spring AI
- * hands that message to the model by default), with the [IntentRailException] as its cause.
+ * becomes a [ToolExecutionException] whose message is the error's text for a model (code,
+ * detail, rules, violations, what calling again can do: [IntentRailException.message]; Spring
+ * AI hands that message to the model by default), with the [IntentRailException] as its cause.
  */
 class GovernedToolCallback(
     private val rail: Rail,
