@@ -218,6 +218,23 @@ export interface ReceiptPage {
 /** An LLM tool definition (the OpenAI chat-completions `tools[]` shape). For Anthropic's
  * shape use `{ name: d.function.name, description: d.function.description, input_schema:
  * d.function.parameters }`. */
+/** The tool shapes `toolDefinitions` writes. */
+export type ToolFormat = 'openai' | 'anthropic' | 'mcp';
+
+/** A tool in the Anthropic Messages API shape. */
+export interface AnthropicToolDefinition {
+  name: string;
+  description: string;
+  input_schema: Record<string, unknown>;
+}
+
+/** A tool in the MCP `Tool` shape. */
+export interface McpToolDefinition {
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+}
+
 export interface ToolDefinition {
   type: 'function';
   function: {
@@ -265,6 +282,10 @@ export class Result<Body = unknown> {
   readonly ok: boolean;
   /** The execution receipt's id. */
   readonly receiptId: string | null;
+  /** `{ status, body, receipt_id, permit_id }` (what `JSON.stringify(result)` writes). */
+  toJSON(): { status: number; body: Body; receipt_id: string | null; permit_id: string | null };
+  /** What a tool hands back to a model: `{"status","body","receipt_id"}` as compact JSON text. */
+  forModel(): string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,8 +343,12 @@ export class Rail {
   receipt(receiptId: string): Promise<Receipt>;
   /** `GET /v1/receipts?after=&limit=`. */
   receipts(options?: { after?: number; limit?: number }): Promise<ReceiptPage>;
-  /** The catalog as LLM tool definitions; remembers the tool names for `actionForTool`. */
-  toolDefinitions(): Promise<ToolDefinition[]>;
+  /** The catalog as LLM tool definitions (OpenAI shape by default); remembers the tool names
+   * for `actionForTool`. */
+  toolDefinitions(options?: { format?: 'openai' }): Promise<ToolDefinition[]>;
+  toolDefinitions(options: { format: 'anthropic' }): Promise<AnthropicToolDefinition[]>;
+  toolDefinitions(options: { format: 'mcp' }): Promise<McpToolDefinition[]>;
+  toolDefinitions(options: { format: ToolFormat }): Promise<Array<ToolDefinition | AnthropicToolDefinition | McpToolDefinition>>;
   /** The action a tool name of the last `toolDefinitions()` stands for, or `null`. */
   actionForTool(toolName: string): string | null;
   /** Run an LLM tool call (`args`: object or the model's JSON text). */

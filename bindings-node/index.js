@@ -372,6 +372,19 @@ class Result {
   get receiptId() {
     return typeof this.receipt.id === 'string' ? this.receipt.id : null;
   }
+
+  /** `{ status, body, receipt_id, permit_id }`: the result as plain JSON values (what
+   * `JSON.stringify(result)` writes; the headers and the full receipt stay on the object). */
+  toJSON() {
+    return { status: this.status, body: this.body, receipt_id: this.receiptId, permit_id: this.permitId };
+  }
+
+  /** What a tool hands back to a model: `{"status","body","receipt_id"}` as compact JSON text
+   * (the downstream's answer and where it is recorded; not the receipt's signature). The
+   * Python and Kotlin SDKs answer the same. */
+  forModel() {
+    return JSON.stringify({ status: this.status, body: this.body, receipt_id: this.receiptId });
+  }
 }
 
 function permitOf(d) {
@@ -404,15 +417,25 @@ function toolName(action) {
 /** The tool definition of an action: `{ type: 'function', function: { name, description,
  * parameters } }` (the OpenAI chat-completions shape; Anthropic's is `{ name, description,
  * input_schema }` from the same members). */
-function toolDefinition(action, description, schema) {
-  return {
-    type: 'function',
-    function: {
-      name: toolName(action),
-      description: description ?? `IntentRail governed action ${action}`,
-      parameters: schema ?? { type: 'object' },
-    },
-  };
+function toolDefinition(action, description, schema, format = 'openai') {
+  const name = toolName(action);
+  const desc = description ?? `IntentRail governed action ${action}`;
+  const params = schema ?? { type: 'object' };
+  switch (format) {
+    case 'openai':
+      return { type: 'function', function: { name, description: desc, parameters: params } };
+    case 'anthropic':
+      return { name, description: desc, input_schema: params };
+    case 'mcp':
+      return { name, description: desc, inputSchema: params };
+    default:
+      throw makeError('invalid_request', `tool format ${JSON.stringify(format)} is not one of openai, anthropic, mcp`);
+  }
+}
+
+/** The name of a definition of any format. */
+function definitionName(def) {
+  return def.function ? def.function.name : def.name;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -544,25 +567,28 @@ class Rail {
     return JSON.parse(await later(this[NATIVE].receipts(after, options.limit ?? undefined)));
   }
 
-  /** The catalog as LLM tool definitions:
-   * `[{ type: 'function', function: { name: 'money_refund', description, parameters } }]`
-   * (`parameters` = the action's JSON Schema). Remembers the tool names for
-   * `actionForTool` / `callTool`. */
-  async toolDefinitions() {
+  /** The catalog as LLM tool definitions in `options.format`: `'openai'` (the default,
+   * `[{ type: 'function', function: { name: 'money_refund', description, parameters } }]`),
+   * `'anthropic'` (`{ name, description, input_schema }`) or `'mcp'` (`{ name, description,
+   * inputSchema }`); the schema is the action's own JSON Schema, as the rail validates it.
+   * Remembers the tool names for `actionForTool` / `callTool`. */
+  async toolDefinitions(options = {}) {
+    const format = options.format ?? 'openai';
     const catalog = await this.actions();
     const actions = Array.isArray(catalog && catalog.actions) ? catalog.actions : [];
     const names = new Map();
     const defs = [];
     for (const a of actions) {
-      const def = toolDefinition(a.name, a.description, a.schema);
-      const prev = names.get(def.function.name);
+      const def = toolDefinition(a.name, a.description, a.schema, format);
+      const name = definitionName(def);
+      const prev = names.get(name);
       if (prev !== undefined && prev !== a.name) {
         throw makeError(
           'invalid_request',
-          `actions ${JSON.stringify(prev)} and ${JSON.stringify(a.name)} map to the same tool name ${def.function.name}`,
+          `actions ${JSON.stringify(prev)} and ${JSON.stringify(a.name)} map to the same tool name ${name}`,
         );
       }
-      names.set(def.function.name, a.name);
+      names.set(name, a.name);
       defs.push(def);
     }
     this[TOOLS].clear();

@@ -253,10 +253,20 @@ test('tool definitions: the catalog in the LLM tool shape, names mapped back', a
   assert.ok('payment_id' in refundDef.function.parameters.properties);
   assert.equal(rail.actionForTool('money_refund'), 'money.refund');
   assert.equal(rail.actionForTool('nope'), null);
+  // The same schema, the rail's own, in the Anthropic and MCP shapes.
+  const anthropic = (await rail.toolDefinitions({ format: 'anthropic' })).find((d) => d.name === 'money_refund');
+  assert.deepEqual(anthropic.input_schema, refundDef.function.parameters);
+  const mcp = (await rail.toolDefinitions({ format: 'mcp' })).find((d) => d.name === 'money_refund');
+  assert.deepEqual(mcp.inputSchema, refundDef.function.parameters);
+  await assert.rejects(rail.toolDefinitions({ format: 'gemini' }), (e) => e.code === 'invalid_request');
   // A tool call as the model sends it: JSON text, parsed strictly by the core.
   const p = pid();
   const r = await rail.callTool('money_refund', JSON.stringify({ payment_id: p, amount: 7, currency: 'usd' }));
   assert.equal(r.status, 200);
+  // What the model is handed: the body and the receipt id, not the receipt's signature.
+  assert.deepEqual(JSON.parse(r.forModel()), { status: 200, body: r.body, receipt_id: r.receiptId });
+  assert.ok(!r.forModel().includes(r.receipt.sig));
+  assert.deepEqual(JSON.parse(JSON.stringify(r)), { status: 200, body: r.body, receipt_id: r.receiptId, permit_id: r.permitId });
   await assert.rejects(rail.callTool('money_refund', `{"payment_id":"${p}","amount":1,"amount":9000}`), (e) => e.code === 'invalid_json');
   await assert.rejects(rail.callTool('no_such_tool', {}), (e) => e.code === 'unknown_action');
   assert.equal((await received(demo, p)).length, 1);

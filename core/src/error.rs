@@ -302,11 +302,13 @@ pub enum Retry {
     Never,
     /// The request itself is wrong: fix what the error names, then call again.
     AfterFix,
-    /// A passing condition (a limit window, an outage, a request still running): the same
-    /// call later can succeed.
+    /// A passing condition that refused the call before anything ran (a limit window, the
+    /// credential store, a request with this key still running): the same call later can
+    /// succeed.
     Later,
-    /// The action may have run (the downstream failed or did not answer in time): find out
-    /// before calling again, or it may run twice.
+    /// The action may have run (the downstream failed or did not answer, the receipt could
+    /// not be written, the rail's answer was lost, an internal error): find out before
+    /// calling again, or it may run twice.
     CheckFirst,
     /// A person must approve the action first.
     AfterApproval,
@@ -335,11 +337,14 @@ impl ErrorKind {
             | ErrorKind::ReceiptInvalid => Retry::Never,
             ErrorKind::RequestInProgress
             | ErrorKind::RateLimited
-            | ErrorKind::CredentialUnavailable
+            | ErrorKind::CredentialUnavailable => Retry::Later,
+            // Each can come after the request was forwarded: the downstream's failure or
+            // silence, a receipt that could not be written, an answer lost on the way back.
+            ErrorKind::DownstreamError
+            | ErrorKind::DownstreamTimeout
             | ErrorKind::LedgerUnavailable
             | ErrorKind::RailUnavailable
-            | ErrorKind::Internal => Retry::Later,
-            ErrorKind::DownstreamError | ErrorKind::DownstreamTimeout => Retry::CheckFirst,
+            | ErrorKind::Internal => Retry::CheckFirst,
             ErrorKind::ApprovalPending => Retry::AfterApproval,
         }
     }

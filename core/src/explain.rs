@@ -183,13 +183,25 @@ mod tests {
             detail: "x",
             ..Explained::default()
         });
-        assert!(t.ends_with(&format!("{}.", advice(Retry::Later))), "{t}");
+        assert!(
+            t.ends_with(&format!("{}.", advice(Retry::CheckFirst))),
+            "{t}"
+        );
         let t = explain(&Explained {
             code: "downstream_timeout",
             detail: "no answer in 10 s",
             ..Explained::default()
         });
         assert!(t.contains("check its outcome before calling again"), "{t}");
+        // Never "nothing was done" where the action may have been forwarded.
+        for k in [
+            ErrorKind::LedgerUnavailable,
+            ErrorKind::RailUnavailable,
+            ErrorKind::Internal,
+            ErrorKind::DownstreamError,
+        ] {
+            assert_eq!(k.retry(), Retry::CheckFirst, "{k}");
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ import {
   verifyReceipts,
   type Result,
   type ToolDefinition,
+  type AnthropicToolDefinition,
+  type McpToolDefinition,
   type PermitClaims,
 } from 'intentrail';
 
@@ -65,6 +67,13 @@ export async function agent(): Promise<number> {
   const claims: PermitClaims = permit.claims;
   const executed = await rail.execute(permit, { payment_id: 'p', amount: 1, currency: 'usd' });
   const tools: ToolDefinition[] = await rail.toolDefinitions();
+  const anthropic: AnthropicToolDefinition[] = await rail.toolDefinitions({ format: 'anthropic' });
+  const mcp: McpToolDefinition[] = await rail.toolDefinitions({ format: 'mcp' });
+  // @ts-expect-error: an MCP tool has no OpenAI `function` member
+  void mcp[0].function;
+  void anthropic;
+  const forModel: string = executed.forModel();
+  void forModel;
   const action: string | null = rail.actionForTool('money_refund');
   await rail.callTool('money_refund', '{"payment_id":"p","amount":1,"currency":"usd"}');
   const bytes: Buffer = canonicalize({ b: 1, a: [true, null] });

@@ -32,6 +32,7 @@ from ._rail import (
     verify_permit,
     verify_receipts,
 )
+from ._tools import ToolFormat, tool_definition, tool_name
 from .exceptions import (
     ApprovalPending,
     AuthenticationError,
@@ -52,6 +53,9 @@ __all__ = [
     "Result",
     "Permit",
     "governed",
+    "tool_name",
+    "tool_definition",
+    "ToolFormat",
     "canonicalize",
     "canonicalize_json",
     "payload_hash",

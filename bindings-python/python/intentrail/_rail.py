@@ -8,9 +8,10 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _native
+from ._tools import ToolFormat, catalog_tools
 from .exceptions import _from_native
 
 __all__ = [
@@ -41,6 +42,12 @@ def _params(params: Any) -> str:
     if not isinstance(params, Mapping):
         raise _from_native("invalid_request", "params must be a mapping (a JSON object)")
     return _dumps(dict(params))
+
+
+def _tool_args(args: Any) -> JSONDoc:
+    """A model's tool arguments for the native side: JSON text as it came (the core parses it
+    strictly), or a mapping."""
+    return args if isinstance(args, (str, bytes)) else _params(args)
 
 
 def canonicalize(obj: Any) -> bytes:
@@ -126,6 +133,20 @@ class Result:
         rid = self.receipt.get("id")
         return rid if isinstance(rid, str) else None
 
+    def to_dict(self) -> Dict[str, Any]:
+        """``{"status", "body", "receipt_id", "permit_id"}``: the result as plain JSON values
+        (the headers and the full receipt stay on the object)."""
+        return {"status": self.status, "body": self.body,
+                "receipt_id": self.receipt_id, "permit_id": self.permit_id}
+
+    def for_model(self) -> str:
+        """What a tool hands back to a model: ``{"status", "body", "receipt_id"}`` as compact
+        JSON text (the downstream's answer and where it is recorded; not the receipt's
+        signature or the headers). The Kotlin SDK's Spring AI tools answer the same."""
+        return json.dumps({"status": self.status, "body": self.body,
+                           "receipt_id": self.receipt_id},
+                          ensure_ascii=False, separators=(",", ":"))
+
 
 def _result(d: Mapping[str, Any]) -> Result:
     return Result(
@@ -172,6 +193,8 @@ class Rail:
 
     def __init__(self, url: str, api_key: str, agent_id: str, *, timeout: float = 30.0) -> None:
         self._native = _native.NativeRail(url, api_key, agent_id, float(timeout))
+        # Tool name -> action, from the last tool_definitions() (replaced whole, never mutated).
+        self._tools: Dict[str, str] = {}
 
     @classmethod
     def from_env(cls, *, timeout: Optional[float] = None) -> "Rail":
@@ -247,7 +270,53 @@ class Rail:
         """``GET /v1/receipts?after=``: ``{receipts, next_after}``."""
         return self._native.receipts(after, limit)
 
+    # -- tools -----------------------------------------------------------------------------
+
+    def tool_definitions(self, format: ToolFormat = "openai") -> List[Dict[str, Any]]:
+        """The catalog as LLM tool definitions in ``format`` (``"openai"``, ``"anthropic"`` or
+        ``"mcp"``; see :func:`intentrail.tool_definition`), each with the rail's own JSON
+        Schema of the action. Remembers the tool names for :meth:`action_for_tool` and
+        :meth:`call_tool`."""
+        defs, names = catalog_tools(self.actions(), format)
+        self._tools = names
+        return defs
+
+    def action_for_tool(self, name: str) -> Optional[str]:
+        """The action a tool name of the last :meth:`tool_definitions` stands for, or ``None``."""
+        return self._tools.get(name)
+
+    def call_tool(self, name: str, args: Union[Mapping[str, Any], str, bytes], *,
+                  idempotency_key: Optional[str] = None) -> Result:
+        """Run a model's tool call: ``name`` from :meth:`tool_definitions` (the catalog is
+        loaded on first use), ``args`` a mapping or the JSON text the model produced (parsed
+        strictly by the core: a duplicate key is refused, not resolved). Pass the framework's
+        tool-call id as ``idempotency_key`` so a retried call never runs twice."""
+        if not self._tools:
+            self.tool_definitions()
+        action = self._tool_action(name)
+        return _result(self._native.act(action, _tool_args(args), idempotency_key))
+
+    def _tool_action(self, name: str) -> str:
+        action = self._tools.get(name)
+        if action is None:
+            raise _from_native("unknown_action", f"no action has the tool name {name!r}")
+        return action
+
     # -- async -----------------------------------------------------------------------------
+
+    async def atool_definitions(self, format: ToolFormat = "openai") -> List[Dict[str, Any]]:
+        """Awaitable :meth:`tool_definitions`."""
+        defs, names = catalog_tools(await self.aactions(), format)
+        self._tools = names
+        return defs
+
+    async def acall_tool(self, name: str, args: Union[Mapping[str, Any], str, bytes], *,
+                         idempotency_key: Optional[str] = None) -> Result:
+        """Awaitable :meth:`call_tool`."""
+        if not self._tools:
+            await self.atool_definitions()
+        action = self._tool_action(name)
+        return _result(await self._native.act_async(action, _tool_args(args), idempotency_key))
 
     async def aintent(self, action: str, params: Mapping[str, Any], *,
                       idempotency_key: Optional[str] = None) -> Permit:
