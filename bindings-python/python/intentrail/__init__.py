@@ -5,7 +5,7 @@
     rail = Rail.from_env()   # INTENTRAIL_URL, INTENTRAIL_API_KEY, INTENTRAIL_AGENT_ID
 
     @governed("money.refund", rail=rail)
-    def refund(payment_id: str, amount: int, currency: str = "usd") -> dict:
+    def refund(payment_id: str, amount: int, currency: str = "usd") -> None:
         \"\"\"Refund a payment.\"\"\"   # the body never runs: the call is the governed action
 
     result = refund(payment_id="pay_1", amount=5000)
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Dict, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Dict, Optional, Union, cast
 
 from . import _native
 from ._rail import (
@@ -73,7 +73,24 @@ __all__ = [
     "ReceiptInvalid",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from typing import Protocol, overload
+
+    from typing_extensions import ParamSpec
+
+    _P = ParamSpec("_P")
+
+    class _Governs(Protocol):
+        """What ``governed(...)`` returns, for type checkers: a decorator that keeps the
+        parameters and makes the call return :class:`Result` (awaitable for ``async def``)."""
+
+        @overload
+        def __call__(
+            self, fn: Callable[_P, Coroutine[Any, Any, Any]]
+        ) -> Callable[_P, Coroutine[Any, Any, Result]]: ...
+
+        @overload
+        def __call__(self, fn: Callable[_P, Any]) -> Callable[_P, Result]: ...
 
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
@@ -103,18 +120,20 @@ def governed(
     rail: Optional[Union[Rail, Callable[[], Rail]]] = None,
     *,
     idempotency_key: Optional[Callable[..., Optional[str]]] = None,
-) -> Callable[[F], F]:
+) -> _Governs:
     """Turn a function into the governed action ``action``.
 
     Calling the decorated function binds its arguments to its parameter names (defaults
     applied; an argument that is ``None`` for a parameter whose default is ``None`` is left
     out, as an absent optional field), sends them as the action's params through
     :meth:`Rail.act` (``await rail.aact`` for ``async def``) and returns the :class:`Result`.
-    The function's body never runs. Name, docstring, ``__wrapped__`` and signature are kept,
-    so agent frameworks build the same tool definition as for the undecorated function; the
-    signature and ``__annotations__`` carry the annotations evaluated in the function's own
-    module (as ``inspect.signature(fn, eval_str=True)``), so ``from __future__ import
-    annotations`` changes nothing a framework infers.
+    The function's body never runs. Name, docstring, ``__wrapped__`` and parameters are kept,
+    so agent frameworks build the same tool definition as for the undecorated function: the
+    signature and ``__annotations__`` carry the parameters' annotations evaluated in the
+    function's own module (as ``inspect.signature(fn, eval_str=True)``), so ``from __future__
+    import annotations`` changes nothing a framework infers. The return annotation is
+    :class:`Result`, what the call returns, whatever the function declared (declare ``->
+    None``: type checkers then accept the empty body and see ``Result`` at every call).
 
     ``rail`` is a :class:`Rail`, a callable returning one, or ``None`` for
     :meth:`Rail.from_env` (created at the first call). ``idempotency_key``, if given, is
@@ -126,10 +145,10 @@ def governed(
     if not isinstance(action, str) or not action:
         raise TypeError("governed() needs the action name, e.g. @governed(\"money.refund\")")
 
-    def decorate(fn: F) -> F:
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(fn):
             raise TypeError("@governed must decorate a function")
-        sig = _resolved_signature(fn)
+        sig = _resolved_signature(fn).replace(return_annotation=Result)
         bad = [("*" if p.kind is inspect.Parameter.VAR_POSITIONAL else "**") + p.name
                for p in sig.parameters.values() if p.kind in _VARIADIC]
         if bad:
@@ -178,6 +197,6 @@ def governed(
         wrapper.__signature__ = sig
         wrapper.__annotations__ = _annotations_of(sig)
         wrapper.action = action
-        return wrapper  # type: ignore[no-any-return]
+        return wrapper
 
-    return decorate
+    return cast("_Governs", decorate)
