@@ -23,12 +23,12 @@ trap 'rm -rf "$work"' EXIT
 cd "$here"
 # Dev dependencies (@napi-rs/cli for the .d.ts check). `npm ci` fails with this registry
 # (absent optional platform packages of the CLI's dependencies); `npm install` does not.
-# Its `prepare` script builds the native module (cargo build --release -p intentrail-node).
 npm install --no-audit --no-fund --loglevel=error
 node scripts/dts.js --check
 
-# Pack (prepare runs again: a no-op when the module is current) and install the tarball into
-# a fresh folder, with the test setup's own dev dependencies.
+# Pack (its `prepack` script builds the native module: cargo build --release -p
+# intentrail-node) and install the tarball into a fresh folder, with the test setup's own dev
+# dependencies.
 npm pack --pack-destination "$work" --loglevel=error >/dev/null
 tarball="$(ls "$work"/intentrail-*.tgz)"
 echo "npm tarball: $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB)"
@@ -37,7 +37,14 @@ cd "$work/app"
 cat > package.json <<'JSON'
 { "name": "intentrail-node-tests", "private": true, "version": "0.0.0" }
 JSON
-npm install --no-audit --no-fund --loglevel=error "$tarball" typescript@~5.9.3 @types/node@^20.9.5
+# Installing the tarball runs no script, and npm has nothing to warn about (npm 11 warns about
+# a package with install or prepare scripts).
+install_log="$work/npm-install.log"
+npm install --no-audit --no-fund --loglevel=warn "$tarball" typescript@~5.9.3 @types/node@^20.9.5 2>&1 | tee "$install_log"
+if grep -Eq 'install-scripts|intentrail@.*(prepare|install)' "$install_log"; then
+  echo "installing the intentrail tarball warned about scripts (see above)" >&2
+  exit 1
+fi
 node -e "require('intentrail')" # the installed package loads on its own
 
 export INTENTRAIL_SDK="$work/app/node_modules/intentrail"

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// npm `prepare` script of the `intentrail` package (runs on `npm install` in this folder and
-// before `npm pack`): make sure `intentrail.<platform>.node` sits next to index.js.
+// npm `prepack` and `build` script of the `intentrail` package (runs before `npm pack` and
+// `npm publish`, and on `npm run build` in this folder; never on a consumer's install): make
+// sure `intentrail.<platform>.node` sits next to index.js.
 //
 // - A packed tarball (`npm pack`) already carries the prebuilt module: it is loaded once to
 //   check it, and nothing is built.
-// - In the source tree (`npm install`, `npm pack`, `npm run build` in this folder) it always
+// - In the source tree (`npm pack`, `npm run build` in this folder) it always
 //   runs `cargo build -p intentrail-node` (a no-op when current) and copies the cdylib,
 //   stripped, as `intentrail.<platform>.node`: the module next to the sources is the one built
 //   from them, never a leftover of another profile.

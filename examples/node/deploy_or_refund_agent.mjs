@@ -8,8 +8,8 @@
 //   node deploy_or_refund_agent.mjs demo.json   # the file `intentrail demo --env-file demo.json` wrote
 //   node deploy_or_refund_agent.mjs             # or INTENTRAIL_URL, INTENTRAIL_API_KEY, INTENTRAIL_AGENT_ID
 //
-// Needs the `intentrail` package: `npm install <repo>/bindings-node` in this folder (or any
-// folder above it).
+// Needs the `intentrail` package: `npm run build` in <repo>/bindings-node, then `npm install
+// <repo>/bindings-node` in this folder (or any folder above it).
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Rail, governed, PolicyDenied, IntentRailError } from 'intentrail';

@@ -76,7 +76,7 @@ export async function agent(): Promise<number> {
   void forModel;
   const action: string | null = rail.actionForTool('money_refund');
   await rail.callTool('money_refund', '{"payment_id":"p","amount":1,"currency":"usd"}');
-  const bytes: Buffer = canonicalize({ b: 1, a: [true, null] });
+  const bytes: Uint8Array = canonicalize({ b: 1, a: [true, null] });
   const hash: string = payloadHash({ amount: 1 });
   const agentInfo = await rail.agent();
   const verified: PermitClaims = verifyPermit(permit.token, await rail.jwks(), {
