@@ -47,7 +47,7 @@ wheel="$(ls "$wheels"/intentrail-*.whl)"
 echo "wheel: $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB)"
 
 # A fresh venv holds nothing of ours until the wheel file is installed.
-python -m pip install --quiet "$wheel" pytest httpx mypy==2.4.1
+python -m pip install --quiet "$wheel" pytest httpx mypy==2.4.1 mcp==2.3.0 langchain-core==1.8.3 langgraph==1.2.24
 python -c 'import intentrail, intentrail._native'
 
 cd "$repo/bindings-python"

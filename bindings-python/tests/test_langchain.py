@@ -1,0 +1,96 @@
+"""`intentrail.langchain` in a LangGraph agent (`create_react_agent` with `ToolNode`), driven by
+a scripted chat model, against the real `intentrail demo` rail: the model sees the rail's
+schemas, an allowed call runs once, a refusal comes back as an error tool message the model
+reads (the graph goes on), and a replayed tool call id never executes twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+import warnings
+from typing import Any, Dict, Iterator, List, Sequence
+
+import pytest
+
+from intentrail import Rail
+
+try:
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+    from langgraph.prebuilt import create_react_agent
+except ImportError:  # pragma: no cover - depends on the environment
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip("langchain-core / langgraph are not installed (run-tests.sh installs them)",
+                allow_module_level=True)
+
+from intentrail.langchain import langchain_tools
+
+
+def pid() -> str:
+    return "pay_" + uuid.uuid4().hex[:12]
+
+
+def received(demo: Any, payment_id: str) -> List[Dict[str, Any]]:
+    return [r for r in demo.requests() if payment_id in r["body"]]
+
+
+class ScriptedModel(GenericFakeChatModel):
+    """LangChain's own fake chat model, answering from its script; tools are bound as given."""
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> "ScriptedModel":
+        return self
+
+
+def call(name: str, args: Dict[str, Any], call_id: str) -> AIMessage:
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": call_id}])
+
+
+def run_agent(rail: Rail, script: Iterator[BaseMessage]) -> List[BaseMessage]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        agent = create_react_agent(ScriptedModel(messages=script), langchain_tools(rail))
+    out = agent.invoke({"messages": [("user", "refund it")]})
+    return list(out["messages"])
+
+
+def test_tools_carry_the_rails_schemas(rail: Rail) -> None:
+    tools = {t.name: t for t in langchain_tools(rail)}
+    schema = next(a["schema"] for a in rail.actions()["actions"] if a["name"] == "money.refund")
+    assert tools["money_refund"].args_schema == schema
+    assert tools["money_refund"].tool_call_schema["required"] == schema["required"]
+
+
+def test_an_agent_refunds_once_and_reads_a_denial(demo: Any, rail: Rail) -> None:
+    ok, denied = pid(), pid()
+    messages = run_agent(rail, iter([
+        call("money_refund", {"payment_id": ok, "amount": 9, "currency": "usd"}, "call_1"),
+        call("money_refund", {"payment_id": denied, "amount": 20_000, "currency": "usd"}, "call_2"),
+        AIMessage(content="done"),
+    ]))
+    tool_messages = [m for m in messages if isinstance(m, ToolMessage)]
+    assert [m.tool_call_id for m in tool_messages] == ["call_1", "call_2"]
+    first, second = tool_messages
+    assert first.status == "success"
+    assert json.loads(str(first.content))["status"] == 200
+    assert second.status == "error"
+    assert "Rules: refund_cap" in str(second.content), second.content
+    assert messages[-1].content == "done"  # the graph went on after the refusal
+    assert len(received(demo, ok)) == 1 and received(demo, denied) == []
+
+
+def test_a_replayed_tool_call_never_executes_twice(demo: Any, rail: Rail) -> None:
+    p = pid()
+    args = {"payment_id": p, "amount": 4, "currency": "usd"}
+    call_id = "call_" + uuid.uuid4().hex
+    messages = run_agent(rail, iter([
+        call("money_refund", args, call_id),
+        call("money_refund", args, call_id),  # the same tool call, sent again
+        AIMessage(content="done"),
+    ]))
+    tool_messages = [m for m in messages if isinstance(m, ToolMessage)]
+    assert tool_messages[0].status == "success"
+    assert tool_messages[1].status == "error"
+    assert str(tool_messages[1].content).startswith("permit_already_used: ")
+    assert len(received(demo, p)) == 1
