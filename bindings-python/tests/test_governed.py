@@ -10,9 +10,8 @@ import os
 import threading
 import time
 import typing
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import pytest
 
@@ -28,14 +27,8 @@ from intentrail import (
     SchemaInvalid,
     governed,
 )
+from support import pid, received
 
-
-def pid() -> str:
-    return "pay_" + uuid.uuid4().hex[:12]
-
-
-def received(demo: Any, payment_id: str) -> List[Dict[str, Any]]:
-    return [r for r in demo.requests() if payment_id in r["body"]]
 
 
 def test_a_decorated_sync_tool_performs_a_governed_refund(demo: Any, rail: Rail) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterator, List, Sequence
 import pytest
 
 from intentrail import Rail
+from support import pid, received
 
 try:
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -27,13 +28,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 from intentrail.langchain import langchain_tools
 
-
-def pid() -> str:
-    return "pay_" + uuid.uuid4().hex[:12]
-
-
-def received(demo: Any, payment_id: str) -> List[Dict[str, Any]]:
-    return [r for r in demo.requests() if payment_id in r["body"]]
 
 
 class ScriptedModel(GenericFakeChatModel):

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import uuid
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import anyio
 import pytest
 
 from intentrail import Rail
+from support import pid, received
 
 try:
     from mcp import Client, StdioServerParameters
@@ -25,13 +25,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 from intentrail.mcp import main, mcp_server
 
-
-def pid() -> str:
-    return "pay_" + uuid.uuid4().hex[:12]
-
-
-def received(demo: Any, payment_id: str) -> List[Dict[str, Any]]:
-    return [r for r in demo.requests() if payment_id in r["body"]]
 
 
 def call(rail: Rail, name: str, args: Dict[str, Any]) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
 
@@ -21,14 +21,8 @@ from intentrail import (
     tool_name,
 )
 from intentrail._tools import catalog_tools
+from support import pid, received
 
-
-def pid() -> str:
-    return "pay_" + uuid.uuid4().hex[:12]
-
-
-def received(demo: Any, payment_id: str) -> List[Dict[str, Any]]:
-    return [r for r in demo.requests() if payment_id in r["body"]]
 
 
 def refund_schema(rail: Rail) -> Dict[str, Any]:
