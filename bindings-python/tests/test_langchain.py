@@ -6,25 +6,17 @@ reads (the graph goes on), and a replayed tool call id never executes twice."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 import warnings
 from typing import Any, Dict, Iterator, List, Sequence
 
-import pytest
-
 from intentrail import Rail
 from support import pid, received
 
-try:
-    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-    from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-    from langgraph.prebuilt import create_react_agent
-except ImportError:  # pragma: no cover - depends on the environment
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("langchain-core / langgraph are not installed (run-tests.sh installs them)",
-                allow_module_level=True)
+# langchain-core and langgraph are installed by bindings-python/run-tests.sh.
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langgraph.prebuilt import create_react_agent
 
 from intentrail.langchain import langchain_tools
 

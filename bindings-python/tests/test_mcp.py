@@ -15,13 +15,8 @@ import pytest
 from intentrail import Rail
 from support import pid, received
 
-try:
-    from mcp import Client, StdioServerParameters
-except ImportError:  # pragma: no cover - depends on the environment
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("the MCP SDK is not installed (bindings-python/run-tests.sh installs it)",
-                allow_module_level=True)
+# The MCP SDK is installed by bindings-python/run-tests.sh.
+from mcp import Client, StdioServerParameters
 
 from intentrail.mcp import main, mcp_server
 

@@ -279,14 +279,7 @@ async fn kill_9_under_load_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_mid_load() {
     let Some(base) = pg::base_url() else { return };
-    let Ok(pgctl) = std::env::var("INTENTRAIL_TEST_PG_CTL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but INTENTRAIL_TEST_PG_CTL is not set"
-        );
-        eprintln!("skipped: INTENTRAIL_TEST_PG_CTL is not set");
-        return;
-    };
+    let Some(pgctl) = pg::ctl() else { return };
     // It stops the cluster: no other test may be using it.
     let _cluster = pg::exclusive().await;
     let url = pg::fresh_db(&base).await;
@@ -526,14 +519,7 @@ async fn restart_load(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_under_concurrent_load() {
     let Some(base) = pg::base_url() else { return };
-    let Ok(pgctl) = std::env::var("INTENTRAIL_TEST_PG_CTL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but INTENTRAIL_TEST_PG_CTL is not set"
-        );
-        eprintln!("skipped: INTENTRAIL_TEST_PG_CTL is not set");
-        return;
-    };
+    let Some(pgctl) = pg::ctl() else { return };
     // It stops the cluster: no other test may be using it.
     let _cluster = pg::exclusive().await;
     let url = pg::fresh_db(&base).await;

@@ -26,6 +26,22 @@ pub fn base_url() -> Option<String> {
     }
 }
 
+/// The cluster's `pg_ctl` command (`INTENTRAIL_TEST_PG_CTL`), for the tests that stop and
+/// start it, or `None` (skip) outside CI; under `CI=true` a missing command fails.
+pub fn ctl() -> Option<String> {
+    match std::env::var("INTENTRAIL_TEST_PG_CTL") {
+        Ok(c) if !c.is_empty() => Some(c),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but INTENTRAIL_TEST_PG_CTL is not set"
+            );
+            eprintln!("skipped: INTENTRAIL_TEST_PG_CTL is not set");
+            None
+        }
+    }
+}
+
 /// Use the cluster alongside other tests; waits while one stops it.
 pub async fn shared() -> RwLockReadGuard<'static, ()> {
     CLUSTER.read().await
