@@ -47,7 +47,8 @@ wheel="$(ls "$wheels"/intentrail-*.whl)"
 echo "wheel: $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB)"
 
 # A fresh venv holds nothing of ours until the wheel file is installed.
-python -m pip install --quiet "$wheel" pytest httpx mypy==2.4.1 mcp==2.3.0 langchain-core==1.8.3 langgraph==1.2.24
+python -m pip install --quiet "$wheel" pytest httpx mypy==2.4.1 mcp==2.3.0 langchain-core==1.8.3 langgraph==1.2.24 \
+  openai-agents==0.24.0 pydantic-ai-slim==2.68.0
 python -c 'import intentrail, intentrail._native'
 
 cd "$repo/bindings-python"

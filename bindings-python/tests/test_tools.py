@@ -12,15 +12,19 @@ from typing import Any, Dict
 import pytest
 
 from intentrail import (
+    IntentRailError,
     InvalidRequest,
-    PermitRejected,
     PolicyDenied,
     Rail,
     Result,
+    governed,
+    openai_strict_schema,
     tool_definition,
     tool_name,
 )
-from intentrail._tools import catalog_tools
+
+from intentrail._tools import catalog_tools, drop_strict_nulls
+from intentrail.langchain import langchain_tools
 from support import pid, received
 
 
@@ -54,10 +58,10 @@ def test_names_map_reversibly_or_the_catalog_is_refused() -> None:
         tool_name("x" * 65)
     with pytest.raises(InvalidRequest, match="same tool name"):
         catalog_tools({"actions": [{"name": "a.b"}, {"name": "a_b"}]}, "openai")
-    defs, names = catalog_tools({"actions": [{"name": "a.b"}]}, "mcp")
-    assert names == {"a_b": "a.b"}
-    assert defs == [tool_definition("a.b", None, None, "mcp")]
-    assert defs[0]["inputSchema"] == {"type": "object"}
+    tools = catalog_tools({"actions": [{"name": "a.b"}]}, "mcp")
+    assert tools.actions == {"a_b": "a.b"}
+    assert tools.defs == [tool_definition("a.b", None, None, "mcp")]
+    assert tools.defs[0]["inputSchema"] == {"type": "object"}
 
 
 def test_a_models_json_call_executes_once_and_the_model_gets_the_body(demo: Any, rail: Rail) -> None:
@@ -72,12 +76,10 @@ def test_a_models_json_call_executes_once_and_the_model_gets_the_body(demo: Any,
     assert r.receipt_id and r.receipt["sig"] not in r.for_model()
     assert r.to_dict() == {"status": 200, "body": r.body, "receipt_id": r.receipt_id,
                            "permit_id": r.permit_id}
-    # The framework retries the same tool call after a reported success: it never runs twice.
-    # The key replays the same permit, which is spent: the retry is refused with
-    # permit_already_used (answering it with the first result is not built yet).
-    with pytest.raises(PermitRejected) as again:
-        rail.call_tool("money_refund", args, idempotency_key=call_id)
-    assert again.value.code == "permit_already_used"
+    # The framework retries the same tool call after a reported success: the key replays the
+    # same permit, and its execution replays the first answer. It never runs twice.
+    again = rail.call_tool("money_refund", args, idempotency_key=call_id)
+    assert again.to_dict() == r.to_dict()
     assert len(received(demo, p)) == 1
 
 
@@ -105,3 +107,80 @@ def test_async_tools_mirror_the_sync_ones(demo: Any, rail: Rail) -> None:
     p = pid()
     r = asyncio.run(run())
     assert r.status == 200 and len(received(demo, p)) == 1
+
+
+def test_openai_strict_mode_keeps_what_the_rail_accepts() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "amount": {"type": "integer", "minimum": 1},
+            "note": {"type": "string", "maxLength": 5},
+            "tag": {"type": ["string", "null"]},
+            "items": {"type": "array", "items": {
+                "type": "object", "properties": {"sku": {"type": "string"},
+                                                 "qty": {"type": "integer"}},
+                "required": ["sku"]}},
+        },
+        "required": ["amount"],
+        "additionalProperties": False,
+    }
+    strict = openai_strict_schema(schema)
+    assert strict is not None
+    assert strict["required"] == ["amount", "note", "tag", "items"]
+    assert strict["properties"]["amount"] == {"type": "integer", "minimum": 1}
+    # Optional: may be null; a keyword strict mode refuses is left to the rail.
+    assert strict["properties"]["note"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    # Already nullable: stays as it is, and its null is the caller's.
+    assert strict["properties"]["tag"] == {"type": ["string", "null"]}
+    item = strict["properties"]["items"]["anyOf"][0]["items"]
+    assert item["required"] == ["sku", "qty"] and item["additionalProperties"] is False
+    call = {"amount": 5, "note": None, "tag": None,
+            "items": [{"sku": "a", "qty": None}, {"sku": "b", "qty": 2}]}
+    assert drop_strict_nulls(call, schema) == {
+        "amount": 5, "tag": None, "items": [{"sku": "a"}, {"sku": "b", "qty": 2}]}
+    # What strict mode cannot say stays non-strict, with the rail's schema.
+    for other in ({"type": "object"},
+                  {"type": "object", "properties": {"a": {"$ref": "#/$defs/a"}}},
+                  {"type": "object", "properties": {"a": {"oneOf": [{"type": "string"}]}}},
+                  {"type": "object", "properties": {"a": {"type": "array"}}},
+                  {"type": "object", "properties": {"a": {}}}):
+        assert openai_strict_schema(other) is None, other
+        d = tool_definition("a.b", None, other, "openai", strict=True)["function"]
+        assert d["strict"] is False and d["parameters"] == other
+
+
+def test_governed_functions_give_the_rails_schema_and_pick_tools(rail: Rail) -> None:
+    @governed("money.refund", rail=rail)
+    def refund(payment_id: str, amount: int, currency: str = "usd") -> None:
+        """Refund a payment (amount in cents)."""
+
+    entry = rail.catalog_entry("money.refund")
+    # Not the signature's guess: `currency` stays required, `reason` and the bounds are there.
+    assert refund.input_schema() == entry["schema"]
+    assert "currency" in entry["schema"]["required"] and "reason" in entry["schema"]["properties"]
+    assert refund.tool_definition("anthropic") == tool_definition(
+        "money.refund", "Refund a payment (amount in cents).", entry["schema"], "anthropic")
+    strict = refund.tool_definition("openai", strict=True)["function"]
+    assert strict["strict"] is True and strict["parameters"] == openai_strict_schema(entry["schema"])
+
+    # A schema given in the decorator is used as it is, without asking the rail.
+    def no_rail() -> Rail:
+        raise AssertionError("the rail was asked")
+
+    own = {"type": "object", "properties": {"x": {"type": "string"}}}
+    offline = governed("money.refund", rail=no_rail, schema=own)(refund.__wrapped__)
+    assert offline.input_schema() == own
+    with pytest.raises(TypeError):
+        governed("money.refund", schema="signature")  # type: ignore[arg-type]
+
+    # Picking tools: by name or by governed function, in the catalog's order; a name the
+    # catalog lacks is refused, not dropped.
+    defs = rail.tool_definitions("mcp", actions=["money.payment", refund])
+    order = [tool_name(a["name"]) for a in rail.actions()["actions"]]
+    names = [d["name"] for d in defs]
+    assert sorted(names) == ["money_payment", "money_refund"]
+    assert names == sorted(names, key=order.index)
+    with pytest.raises(IntentRailError) as e:
+        rail.tool_definitions("mcp", actions=["money.refnud"])
+    assert e.value.code == "unknown_action" and "money.refnud" in str(e.value)
+    assert [t.name for t in langchain_tools(rail, actions=[refund])] == ["money_refund"]

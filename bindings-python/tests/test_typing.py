@@ -13,7 +13,7 @@ from mypy import api
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 USAGE = '''
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from intentrail import Rail, Result, governed
 
@@ -43,6 +43,12 @@ async def async_call() -> int:
 # The parameters are kept: a wrong argument is an error (the ignore would be unused if not).
 refund("pay_1", "5000")  # type: ignore[arg-type]
 refund("pay_1", 5000, colour="red")  # type: ignore[call-arg]
+
+# The tool with the rail's schema is typed too.
+definition: Dict[str, Any] = refund.tool_definition("anthropic", strict=False)
+schema: Dict[str, Any] = arefund.input_schema()
+name: str = refund.action
+refund.tool_definition("gemini")  # type: ignore[arg-type]
 '''
 
 
@@ -70,3 +76,10 @@ def test_the_readme_example_passes_mypy_strict(tmp_path: Path) -> None:
 
 def test_decorated_calls_keep_parameters_and_return_result(tmp_path: Path) -> None:
     check(tmp_path, "usage.py", USAGE)
+
+
+def test_the_package_and_its_adapters_pass_mypy_strict(tmp_path: Path) -> None:
+    # The installed package (typed: py.typed), with every framework its adapters import.
+    out, err, status = api.run(["--strict", "--no-incremental", "--cache-dir",
+                                str(tmp_path / ".mypy_cache"), "-p", "intentrail"])
+    assert status == 0, out + err

@@ -35,7 +35,7 @@ except (OSError, KeyError, ValueError, IntentRailError) as e:
 
 
 @governed("money.refund", rail=rail)
-def refund(payment_id: str, amount: int, currency: str = "usd", reason: Optional[str] = None) -> dict:
+def refund(payment_id: str, amount: int, currency: str = "usd", reason: Optional[str] = None) -> None:
     """Refund (part of) a payment. `amount` is in the currency's minor unit (cents)."""
 
 

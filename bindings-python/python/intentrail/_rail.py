@@ -8,10 +8,16 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _native
-from ._tools import ToolFormat, catalog_tools
+from ._tools import (
+    CatalogTools,
+    ToolFormat,
+    catalog_entries,
+    catalog_tools,
+    drop_strict_nulls,
+)
 from .exceptions import _from_native
 
 __all__ = [
@@ -44,10 +50,20 @@ def _params(params: Any) -> str:
     return _dumps(dict(params))
 
 
-def _tool_args(args: Any) -> JSONDoc:
-    """A model's tool arguments for the native side: JSON text as it came (the core parses it
-    strictly), or a mapping."""
-    return args if isinstance(args, (str, bytes)) else _params(args)
+def _tool_call(tools: CatalogTools, name: str, args: Any) -> Tuple[str, JSONDoc]:
+    """The action of tool ``name`` and the params of a model's call of it, for the native side:
+    JSON text as it came (the core parses it strictly) or a mapping, less the ``null`` a
+    strict-mode tool sends for an optional member the model left out."""
+    action = tools.actions.get(name)
+    if action is None:
+        raise _from_native("unknown_action", f"no action has the tool name {name!r}")
+    schema = tools.strict.get(name)
+    if schema is None:
+        return action, args if isinstance(args, (str, bytes)) else _params(args)
+    if isinstance(args, (str, bytes)):
+        # Parsed strictly by the core (duplicate keys refused), then read back.
+        args = json.loads(_native.canonicalize(args))
+    return action, _params(drop_strict_nulls(args, schema))
 
 
 def canonicalize(obj: Any) -> bytes:
@@ -193,8 +209,8 @@ class Rail:
 
     def __init__(self, url: str, api_key: str, agent_id: str, *, timeout: float = 30.0) -> None:
         self._native = _native.NativeRail(url, api_key, agent_id, float(timeout))
-        # Tool name -> action, from the last tool_definitions() (replaced whole, never mutated).
-        self._tools: Dict[str, str] = {}
+        # The tools of the last tool_definitions() (replaced whole, never mutated).
+        self._tools = CatalogTools()
 
     @classmethod
     def from_env(cls, *, timeout: Optional[float] = None) -> "Rail":
@@ -272,18 +288,29 @@ class Rail:
 
     # -- tools -----------------------------------------------------------------------------
 
-    def tool_definitions(self, format: ToolFormat = "openai") -> List[Dict[str, Any]]:
+    def tool_definitions(self, format: ToolFormat = "openai", *, strict: bool = False,
+                         actions: Optional[Iterable[Any]] = None) -> List[Dict[str, Any]]:
         """The catalog as LLM tool definitions in ``format`` (``"openai"``, ``"anthropic"`` or
         ``"mcp"``; see :func:`intentrail.tool_definition`), each with the rail's own JSON
-        Schema of the action. Remembers the tool names for :meth:`action_for_tool` and
+        Schema of the action; ``strict=True`` publishes OpenAI tools in strict mode where the
+        schema allows it (:func:`intentrail.openai_strict_schema`). ``actions`` keeps only
+        those actions (names or ``@governed`` functions; one the catalog lacks is
+        ``unknown_action``). Remembers the tool names for :meth:`action_for_tool` and
         :meth:`call_tool`."""
-        defs, names = catalog_tools(self.actions(), format)
-        self._tools = names
-        return defs
+        return self._remember(catalog_tools(self.actions(), format, strict=strict, only=actions))
+
+    def catalog_entry(self, action: str) -> Dict[str, Any]:
+        """The catalog's entry of ``action``: ``{"name", "description", "schema", ...}``
+        (``unknown_action`` if the agent's catalog lacks it)."""
+        return dict(catalog_entries(self.actions(), [action])[0])
+
+    def _remember(self, tools: CatalogTools) -> List[Dict[str, Any]]:
+        self._tools = tools
+        return tools.defs
 
     def action_for_tool(self, name: str) -> Optional[str]:
         """The action a tool name of the last :meth:`tool_definitions` stands for, or ``None``."""
-        return self._tools.get(name)
+        return self._tools.actions.get(name)
 
     def call_tool(self, name: str, args: Union[Mapping[str, Any], str, bytes], *,
                   idempotency_key: Optional[str] = None) -> Result:
@@ -291,32 +318,39 @@ class Rail:
         loaded on first use), ``args`` a mapping or the JSON text the model produced (parsed
         strictly by the core: a duplicate key is refused, not resolved). Pass the framework's
         tool-call id as ``idempotency_key`` so a retried call never runs twice."""
-        if not self._tools:
+        if not self._tools.actions:
             self.tool_definitions()
-        action = self._tool_action(name)
-        return _result(self._native.act(action, _tool_args(args), idempotency_key))
+        return self._run_tool(self._tools, name, args, idempotency_key)
 
-    def _tool_action(self, name: str) -> str:
-        action = self._tools.get(name)
-        if action is None:
-            raise _from_native("unknown_action", f"no action has the tool name {name!r}")
-        return action
+    def _run_tool(self, tools: CatalogTools, name: str,
+                 args: Union[Mapping[str, Any], str, bytes],
+                 idempotency_key: Optional[str] = None) -> Result:
+        """:meth:`call_tool` of the tool ``name`` of ``tools`` (for adapters holding their own
+        :class:`CatalogTools`)."""
+        action, params = _tool_call(tools, name, args)
+        return _result(self._native.act(action, params, idempotency_key))
 
     # -- async -----------------------------------------------------------------------------
 
-    async def atool_definitions(self, format: ToolFormat = "openai") -> List[Dict[str, Any]]:
+    async def atool_definitions(self, format: ToolFormat = "openai", *, strict: bool = False,
+                                actions: Optional[Iterable[Any]] = None) -> List[Dict[str, Any]]:
         """Awaitable :meth:`tool_definitions`."""
-        defs, names = catalog_tools(await self.aactions(), format)
-        self._tools = names
-        return defs
+        return self._remember(
+            catalog_tools(await self.aactions(), format, strict=strict, only=actions))
 
     async def acall_tool(self, name: str, args: Union[Mapping[str, Any], str, bytes], *,
                          idempotency_key: Optional[str] = None) -> Result:
         """Awaitable :meth:`call_tool`."""
-        if not self._tools:
+        if not self._tools.actions:
             await self.atool_definitions()
-        action = self._tool_action(name)
-        return _result(await self._native.act_async(action, _tool_args(args), idempotency_key))
+        return await self._arun_tool(self._tools, name, args, idempotency_key)
+
+    async def _arun_tool(self, tools: CatalogTools, name: str,
+                        args: Union[Mapping[str, Any], str, bytes],
+                        idempotency_key: Optional[str] = None) -> Result:
+        """Awaitable :meth:`_run_tool`."""
+        action, params = _tool_call(tools, name, args)
+        return _result(await self._native.act_async(action, params, idempotency_key))
 
     async def aintent(self, action: str, params: Mapping[str, Any], *,
                       idempotency_key: Optional[str] = None) -> Permit:

@@ -15,9 +15,10 @@ retries the same call never executes it twice. The model reads:
 from __future__ import annotations
 
 import contextvars
-from typing import Any, List, Optional
+from typing import Any, Iterable, List, Optional
 
 from ._rail import Rail
+from ._tools import catalog_tools
 from .exceptions import IntentRailError
 
 try:
@@ -40,6 +41,8 @@ class GovernedTool(BaseTool):
 
     rail: Any
     """The :class:`Rail` the calls go through."""
+    tools: Any
+    """The catalog's tools this tool is one of (its action, by its name)."""
     handle_tool_error: Any = True
 
     def run(self, tool_input: Any, *args: Any, tool_call_id: Optional[str] = None,
@@ -60,27 +63,31 @@ class GovernedTool(BaseTool):
 
     def _run(self, *args: Any, run_manager: Any = None, **kwargs: Any) -> str:
         try:
-            return self.rail.call_tool(self.name, kwargs, idempotency_key=_CALL_ID.get()).for_model()
+            r = self.rail._run_tool(self.tools, self.name, kwargs, _CALL_ID.get())
         except IntentRailError as e:
             raise ToolException(str(e)) from e
+        return str(r.for_model())
 
     async def _arun(self, *args: Any, run_manager: Any = None, **kwargs: Any) -> str:
         try:
-            r = await self.rail.acall_tool(self.name, kwargs, idempotency_key=_CALL_ID.get())
+            r = await self.rail._arun_tool(self.tools, self.name, kwargs, _CALL_ID.get())
         except IntentRailError as e:
             raise ToolException(str(e)) from e
-        return r.for_model()
+        return str(r.for_model())
 
 
-def langchain_tools(rail: Rail) -> List[GovernedTool]:
-    """Every action of the agent's catalog as a :class:`GovernedTool`, with the rail's own
-    schemas (the catalog is read now; call again after the tenant's catalog changes)."""
+def langchain_tools(rail: Rail, actions: Optional[Iterable[Any]] = None) -> List[GovernedTool]:
+    """The actions of the agent's catalog as :class:`GovernedTool`s with the rail's own
+    schemas: all, or those in ``actions`` (names or ``@governed`` functions). The catalog is
+    read now; call again after the tenant's catalog changes."""
+    tools = catalog_tools(rail.actions(), "mcp", only=actions)
     return [
         GovernedTool(
             name=d["name"],
             description=d["description"],
             args_schema=d["inputSchema"],
             rail=rail,
+            tools=tools,
         )
-        for d in rail.tool_definitions("mcp")
+        for d in tools.defs
     ]

@@ -24,18 +24,21 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, List, Optional
+from typing import Any, Iterable, List, Optional
 
 from ._rail import Rail
+from ._tools import CatalogTools, catalog_tools
 from .exceptions import IntentRailError
 
 __all__ = ["mcp_server", "main"]
 
 
-def mcp_server(rail: Rail, *, name: str = "intentrail") -> Any:
-    """A low-level ``mcp.server.Server`` that lists the catalog of ``rail`` as tools and runs
-    their calls through it. Run it on any transport of the SDK (stdio, Streamable HTTP,
-    in memory)."""
+def mcp_server(rail: Rail, *, name: str = "intentrail",
+               actions: Optional[Iterable[Any]] = None) -> Any:
+    """A low-level ``mcp.server.Server`` that lists the catalog of ``rail`` as tools (all its
+    actions, or those in ``actions``: names or ``@governed`` functions) and runs their calls
+    through it. Run it on any transport of the SDK (stdio, Streamable HTTP, in memory).
+    Each ``tools/list`` reads the catalog again."""
     try:
         import mcp_types as types
         from mcp.server import Server
@@ -43,17 +46,25 @@ def mcp_server(rail: Rail, *, name: str = "intentrail") -> Any:
         raise ImportError(
             "intentrail.mcp needs the MCP SDK 2.x: pip install 'intentrail[mcp]'"
         ) from e
+    wanted = None if actions is None else list(actions)
+    listed: List[CatalogTools] = []  # the last listing (replaced whole)
+
+    async def load() -> CatalogTools:
+        tools = catalog_tools(await rail.aactions(), "mcp", only=wanted)
+        listed[:] = [tools]
+        return tools
 
     async def list_tools(ctx: Any, params: Any) -> Any:
-        defs = await rail.atool_definitions("mcp")
+        tools = await load()
         return types.ListToolsResult(tools=[
             types.Tool(name=d["name"], description=d["description"], input_schema=d["inputSchema"])
-            for d in defs
+            for d in tools.defs
         ])
 
     async def call_tool(ctx: Any, params: Any) -> Any:
         try:
-            result = await rail.acall_tool(params.name, dict(params.arguments or {}))
+            tools = listed[0] if listed else await load()
+            result = await rail._arun_tool(tools, params.name, dict(params.arguments or {}))
         except IntentRailError as e:
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=str(e))], is_error=True

@@ -403,6 +403,39 @@ async fn test_idempotency_key_replays_and_conflicts() {
     assert_eq!((s, code(&b)), (422, "idempotency_conflict"));
 }
 
+#[tokio::test]
+async fn test_a_keyed_two_phase_retry_replays_the_execution() {
+    let rail = TestRail::start(Options::default()).await;
+    let params = refund_params(42);
+    let intent = json!({"action": "money.refund", "params": params, "idempotency_key": "call-9"});
+    let (_, i1) = rail.post("/v1/intents", intent.clone()).await;
+    let exec = json!({"permit": i1["permit"], "params": params});
+    let (s1, b1) = rail.post("/v1/execute", exec.clone()).await;
+    assert_eq!(s1, 200, "{b1}");
+    // The agent retries the whole call: the intent replays the same permit, and its execute
+    // replays the first answer; the downstream saw one request.
+    let (_, i2) = rail.post("/v1/intents", intent).await;
+    assert_eq!(i1["permit"], i2["permit"]);
+    let (s2, b2) = rail.post("/v1/execute", exec).await;
+    assert_eq!((s2, &b2), (200, &b1), "the stored answer is replayed");
+    assert_eq!(rail.log.count(), 1, "executed once");
+    // Other params under the permit's key are refused, and a permit without a key stays
+    // single-use in the plain sense.
+    let (s, b) = rail
+        .post(
+            "/v1/execute",
+            json!({"permit": i1["permit"], "params": refund_params(43)}),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (422, "idempotency_conflict"), "{b}");
+    let plain = rail.permit(&params).await;
+    let exec = json!({"permit": plain, "params": params});
+    assert_eq!(rail.post("/v1/execute", exec.clone()).await.0, 200);
+    let (s, b) = rail.post("/v1/execute", exec).await;
+    assert_eq!((s, code(&b)), (409, "permit_already_used"), "{b}");
+    assert_eq!(rail.log.count(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_the_admin_key_cannot_act() {
     let rail = TestRail::start(Options::default()).await;
