@@ -214,9 +214,6 @@ export interface ReceiptPage {
   next_after: number | null;
 }
 
-/** An LLM tool definition (the OpenAI chat-completions `tools[]` shape). For Anthropic's
- * shape use `{ name: d.function.name, description: d.function.description, input_schema:
- * d.function.parameters }`. */
 /** The tool shapes `toolDefinitions` writes. */
 export type ToolFormat = 'openai' | 'anthropic' | 'mcp';
 
@@ -234,6 +231,8 @@ export interface McpToolDefinition {
   inputSchema: Record<string, unknown>;
 }
 
+/** An LLM tool definition (the OpenAI chat-completions `tools[]` shape; `toolDefinitions({
+ * format })` writes the others). */
 export interface ToolDefinition {
   type: 'function';
   function: {
@@ -311,6 +310,13 @@ export interface ActOptions {
 /** Params: an object, or JSON text (e.g. a tool call's `arguments`) parsed strictly. */
 export type Params = object | string;
 
+/** Which actions of the catalog to make tools of. */
+export interface ActionSelection {
+  /** Action names (e.g. `['money.refund']`), in the order wanted; default: the whole catalog.
+   * A name the catalog does not hold is refused (`unknown_action`, `InvalidRequest`). */
+  actions?: readonly string[];
+}
+
 /** The client of one agent. Every network method returns a Promise resolved off the event
  * loop (native tokio runtime). Share one per process. */
 export class Rail {
@@ -342,16 +348,28 @@ export class Rail {
   receipt(receiptId: string): Promise<Receipt>;
   /** `GET /v1/receipts?after=&limit=`. */
   receipts(options?: { after?: number; limit?: number }): Promise<ReceiptPage>;
-  /** The catalog as LLM tool definitions (OpenAI shape by default); remembers the tool names
-   * for `actionForTool`. */
-  toolDefinitions(options?: { format?: 'openai' }): Promise<ToolDefinition[]>;
-  toolDefinitions(options: { format: 'anthropic' }): Promise<AnthropicToolDefinition[]>;
-  toolDefinitions(options: { format: 'mcp' }): Promise<McpToolDefinition[]>;
-  toolDefinitions(options: { format: ToolFormat }): Promise<Array<ToolDefinition | AnthropicToolDefinition | McpToolDefinition>>;
+  /** The catalog (or `options.actions` of it) as LLM tool definitions (OpenAI shape by
+   * default); remembers the tool names of the whole catalog for `actionForTool`. */
+  toolDefinitions(options?: { format?: 'openai' } & ActionSelection): Promise<ToolDefinition[]>;
+  toolDefinitions(options: { format: 'anthropic' } & ActionSelection): Promise<AnthropicToolDefinition[]>;
+  toolDefinitions(options: { format: 'mcp' } & ActionSelection): Promise<McpToolDefinition[]>;
+  toolDefinitions(
+    options: { format: ToolFormat } & ActionSelection,
+  ): Promise<Array<ToolDefinition | AnthropicToolDefinition | McpToolDefinition>>;
   /** The action a tool name of the last `toolDefinitions()` stands for, or `null`. */
   actionForTool(toolName: string): string | null;
-  /** Run an LLM tool call (`args`: object or the model's JSON text). */
-  callTool<Body = unknown>(toolName: string, args: Params): Promise<Result<Body>>;
+  /** Run an LLM tool call: `args` is what the model sent, its parsed arguments or their JSON
+   * text (anything else is refused with `invalid_request`). Give `options.idempotencyKey` the
+   * framework's tool call id: a call sent again then never executes twice. */
+  callTool<Body = unknown>(toolName: string, args: unknown, options?: ActOptions): Promise<Result<Body>>;
+  /** The recommended way to get a governed function: `governed(this, action, …)` with the
+   * description and JSON Schema the catalog publishes for `action` (the schema the rail
+   * validates), so a framework reading `fn.toolDefinition` or `fn.schema` shows the model every
+   * field, bound and pattern. Rejects with `unknown_action` for an action not in the catalog. */
+  governedTool<P extends Params = Params, Body = unknown>(
+    action: string,
+    options?: Pick<GovernedOptions<P>, 'idempotencyKey'>,
+  ): Promise<GovernedFunction<P, Body>>;
 }
 
 /** Options of `governed`. */
@@ -378,7 +396,12 @@ export interface GovernedFunction<P = Params, Body = unknown> {
 }
 
 /** An async function performing the governed action `action` through `rail` (a `Rail`, a
- * function returning one, or `null`/`undefined` for `Rail.fromEnv()` at the first call). */
+ * function returning one, or `null`/`undefined` for `Rail.fromEnv()` at the first call).
+ *
+ * Without `options.schema`, `fn.schema` is `null` and `fn.toolDefinition` has `parameters:
+ * { type: 'object' }`: a framework building a tool from it shows the model no field at all.
+ * Prefer `await rail.governedTool(action)`, which takes the description and schema from the
+ * rail's catalog, or pass the schema the rail publishes (`rail.actions()`). */
 export function governed<P extends Params = Params, Body = unknown>(
   rail: Rail | (() => Rail) | null | undefined,
   action: string,

@@ -571,13 +571,13 @@ class Rail {
    * `[{ type: 'function', function: { name: 'money_refund', description, parameters } }]`),
    * `'anthropic'` (`{ name, description, input_schema }`) or `'mcp'` (`{ name, description,
    * inputSchema }`); the schema is the action's own JSON Schema, as the rail validates it.
-   * Remembers the tool names for `actionForTool` / `callTool`. */
+   * `options.actions` (action names) keeps only those, in that order. Remembers the tool
+   * names of the whole catalog for `actionForTool` / `callTool`. */
   async toolDefinitions(options = {}) {
     const format = options.format ?? 'openai';
-    const catalog = await this.actions();
-    const actions = Array.isArray(catalog && catalog.actions) ? catalog.actions : [];
+    const actions = catalogActions(await this.actions());
     const names = new Map();
-    const defs = [];
+    const defs = new Map(); // action entry -> its definition
     for (const a of actions) {
       const def = toolDefinition(a.name, a.description, a.schema, format);
       const name = definitionName(def);
@@ -589,11 +589,11 @@ class Rail {
         );
       }
       names.set(name, a.name);
-      defs.push(def);
+      defs.set(a, def);
     }
     this[TOOLS].clear();
     for (const [k, v] of names) this[TOOLS].set(k, v);
-    return defs;
+    return selectActions(actions, options.actions).map((a) => defs.get(a));
   }
 
   /** The action a tool name of the last `toolDefinitions()` stands for, or `null`. */
@@ -603,13 +603,39 @@ class Rail {
 
   /** Run an LLM tool call: `name` from `toolDefinitions()`, `args` an object or the JSON text
    * the model produced (parsed strictly by the core: a duplicate key is refused, not
-   * silently resolved). Loads the catalog on first use. */
-  async callTool(name, args) {
+   * silently resolved). `options.idempotencyKey` is passed to `act`: give it the framework's
+   * tool-call id, and a retried call never executes twice. Loads the catalog on first use. */
+  async callTool(name, args, options = {}) {
     if (this[TOOLS].size === 0) await this.toolDefinitions();
     const action = this.actionForTool(name);
     if (action === null) throw makeError('unknown_action', `no action has the tool name ${JSON.stringify(name)}`);
-    return this.act(action, args);
+    return this.act(action, args, { idempotencyKey: options.idempotencyKey });
   }
+
+  /** `governed(this, action, …)` with the description and JSON Schema of `action` as the
+   * catalog publishes them (`GET /v1/actions`): the schema the rail validates, so a framework
+   * shows the model every field, bound and pattern. `options.idempotencyKey` as `governed`. */
+  async governedTool(action, options = {}) {
+    const [a] = selectActions(catalogActions(await this.actions()), [action]);
+    return governed(this, a.name, { description: a.description, schema: a.schema, idempotencyKey: options.idempotencyKey });
+  }
+}
+
+/** The actions of a catalog document. */
+function catalogActions(catalog) {
+  return Array.isArray(catalog && catalog.actions) ? catalog.actions : [];
+}
+
+/** The catalog's actions named in `names` (in that order), or all of them when `names` is
+ * not given; a name the catalog does not hold is refused (`unknown_action`). */
+function selectActions(actions, names) {
+  if (names == null) return actions;
+  if (!Array.isArray(names)) throw new TypeError('options.actions must be an array of action names');
+  return names.map((name) => {
+    const a = actions.find((x) => x.name === name);
+    if (a === undefined) throw makeError('unknown_action', `the agent's catalog has no action ${JSON.stringify(name)}`);
+    return a;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

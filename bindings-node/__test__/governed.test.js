@@ -299,3 +299,30 @@ test('an idempotency key replays the first answer instead of refunding twice', a
   assert.ok(b instanceof sdk.Result || b instanceof sdk.IntentRailError, String(b));
   assert.equal((await received(demo, p)).length, 1);
 });
+
+test('rail.governedTool takes the description and schema from the catalog', async () => {
+  const { actions } = await rail.actions();
+  const catalog = actions.find((a) => a.name === 'money.refund');
+  const refund = await rail.governedTool('money.refund', { idempotencyKey: (params) => `gt-${params.payment_id}` });
+  assert.deepEqual(refund.schema, catalog.schema);
+  assert.equal(refund.description, catalog.description);
+  assert.deepEqual(refund.toolDefinition, (await rail.toolDefinitions({ actions: ['money.refund'] }))[0]);
+  const p = pid();
+  assert.equal((await refund({ payment_id: p, amount: 6, currency: 'usd' })).status, 200);
+  assert.equal((await refund({ payment_id: p, amount: 6, currency: 'usd' })).status, 200); // replayed
+  assert.equal((await received(demo, p)).length, 1);
+  await assert.rejects(rail.governedTool('money.nope'), (e) => e instanceof sdk.InvalidRequest && e.code === 'unknown_action');
+});
+
+test('tool definitions of chosen actions, and callTool with the tool call id as idempotency key', async () => {
+  const defs = await rail.toolDefinitions({ format: 'mcp', actions: ['money.transfer', 'money.refund'] });
+  assert.deepEqual(defs.map((d) => d.name), ['money_transfer', 'money_refund']);
+  assert.equal(rail.actionForTool('money_payment'), 'money.payment'); // the whole catalog is mapped
+  await assert.rejects(rail.toolDefinitions({ actions: ['money.nope'] }), (e) => e.code === 'unknown_action');
+  const p = pid();
+  const args = { payment_id: p, amount: 5, currency: 'usd' };
+  const first = await rail.callTool('money_refund', args, { idempotencyKey: `call-${p}` });
+  const again = await rail.callTool('money_refund', JSON.stringify(args), { idempotencyKey: `call-${p}` });
+  assert.equal(again.forModel(), first.forModel());
+  assert.equal((await received(demo, p)).length, 1);
+});

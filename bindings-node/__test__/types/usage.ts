@@ -76,6 +76,16 @@ export async function agent(): Promise<number> {
   void forModel;
   const action: string | null = rail.actionForTool('money_refund');
   await rail.callTool('money_refund', '{"payment_id":"p","amount":1,"currency":"usd"}');
+  // A model's arguments, as a framework hands them over: of unknown type.
+  const modelArgs: unknown = JSON.parse('{"payment_id":"p","amount":1,"currency":"usd"}');
+  const called: Result<RefundBody> = await rail.callTool<RefundBody>('money_refund', modelArgs, { idempotencyKey: 'call_1' });
+  const chosen: McpToolDefinition[] = await rail.toolDefinitions({ format: 'mcp', actions: ['money.refund'] });
+  const fromCatalog = await rail.governedTool<RefundParams, RefundBody>('money.refund', {
+    idempotencyKey: (p) => `refund-${p.payment_id}`,
+  });
+  const catalogSchema: Record<string, unknown> | null = fromCatalog.schema;
+  const refunded: Result<RefundBody> = await fromCatalog({ payment_id: 'p', amount: 1, currency: 'usd' });
+  void [called, chosen, catalogSchema, refunded];
   const bytes: Uint8Array = canonicalize({ b: 1, a: [true, null] });
   const hash: string = payloadHash({ amount: 1 });
   const agentInfo = await rail.agent();
@@ -94,6 +104,10 @@ export async function agent(): Promise<number> {
   new Rail({ url: 'http://x', agentId: 'a' });
   // @ts-expect-error: params must match the governed function's type
   await refund({ payment_id: 1 });
+  // @ts-expect-error: the catalog form takes no hand-written schema
+  await rail.governedTool('money.refund', { schema: { type: 'object' } });
+  // @ts-expect-error: actions are action names
+  await rail.toolDefinitions({ actions: 'money.refund' });
   // @ts-expect-error: policyIds is a string array
   const wrong: number = new PolicyDenied('policy_denied', 'x').policyIds;
   void wrong;
