@@ -259,3 +259,40 @@ def test_the_sdk_governs_profile_actions_too(shop_rail: Rail, vendor: Vendor) ->
     assert result.receipt["profile_version"].startswith("shop@1#sha256:")
     with pytest.raises(SchemaInvalid):
         client.act("shop.getCharge", {"path": {"charge_id": "not a charge id"}})
+
+
+def test_an_mcp_client_calls_profile_operations_as_tools(shop_rail: Rail, vendor: Vendor) -> None:
+    """The rail's `/mcp` lists the profile's operations as tools (reads marked read-only) and
+    runs a call through the pipeline; the vendor's credential stays out of every MCP message,
+    and the agent's key never reaches the vendor."""
+    import anyio
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def run() -> Any:
+        headers = {"Authorization": f"Bearer {shop_rail.agent_key}"}
+        async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+            async with streamable_http_client(shop_rail.url + "/mcp", http_client=http) as st:
+                async with ClientSession(st[0], st[1]) as s:
+                    await s.initialize()
+                    tools = (await s.list_tools()).tools
+                    got = await s.call_tool("shop_getCharge", {"path": {"charge_id": "ch_mcp1"}})
+                    bad = await s.call_tool("shop_getCharge", {"path": {"charge_id": "no way"}})
+                    return tools, got, bad
+
+    before = len(vendor.seen)
+    tools, got, bad = anyio.run(run)
+    by_name = {t.name: t for t in tools}
+    assert by_name["shop_getCharge"].annotations.read_only_hint is True
+    assert by_name["shop_getCharge"].input_schema["required"] == ["path"]
+    assert by_name["shop_createCharge"].annotations.destructive_hint is True
+    assert not got.is_error, got
+    assert got.structured_content["body"] == {"object": "charge", "id": "ch_1"}
+    assert bad.is_error and "/path/charge_id" in bad.content[0].text
+    assert len(vendor.seen) == before + 1
+    assert vendor.seen[-1]["path"] == "/api/v1/charges/ch_mcp1"
+    assert vendor.seen[-1]["headers"]["authorization"] == f"Bearer {SECRET}"
+    assert shop_rail.agent_key not in json.dumps(vendor.seen)
+    everything = json.dumps([t.model_dump() for t in tools]) + got.model_dump_json() \
+        + bad.model_dump_json()
+    assert SECRET not in everything

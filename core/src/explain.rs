@@ -80,6 +80,48 @@ pub fn explain(e: &Explained<'_>) -> String {
     text
 }
 
+/// The text of a problem document as the rail writes it (`code`, `detail`, `policy_ids` or
+/// `limit_id`, `violations`, `approval_id`), for a server that renders its own refusal, e.g.
+/// as an MCP tool error. An approval answer without a detail says what it waits for.
+pub fn problem(doc: &Value) -> String {
+    let s = |name: &str| doc.get(name).and_then(Value::as_str);
+    let approval_id = s("approval_id");
+    let waits;
+    let detail = match (s("detail"), approval_id) {
+        (Some(d), _) => d,
+        (None, Some(id)) => {
+            waits = format!("the action waits for approval {id}");
+            &waits
+        }
+        (None, None) => s("title").unwrap_or("the rail refused the request"),
+    };
+    let mut rules: Vec<String> = doc
+        .get("policy_ids")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if rules.is_empty() {
+        rules.extend(s("limit_id").map(str::to_owned));
+    }
+    let violations = doc
+        .get("violations")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    explain(&Explained {
+        code: s("code").unwrap_or("internal"),
+        detail,
+        rules: &rules,
+        violations,
+        approval_id,
+    })
+}
+
 /// `pointer: message` of one violation (`(params)` for the whole object).
 fn violation(v: &Value) -> String {
     let s = |name: &str| v.get(name).and_then(Value::as_str);
@@ -117,6 +159,28 @@ fn cut(s: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_problem_document_reads_like_the_sdks_error() {
+        let denial = json!({"code": "policy_denied", "detail": "denied by policy `refund_cap`",
+                            "policy_ids": ["refund_cap"], "status": 403});
+        assert_eq!(
+            problem(&denial),
+            "policy_denied: denied by policy `refund_cap`. Rules: refund_cap. Calling again \
+             with the same request will be refused again."
+        );
+        let limited = json!({"code": "rate_limited", "detail": "over", "limit_id": "per_hour"});
+        assert!(problem(&limited).contains("Limit: per_hour."));
+        let pending = json!({"code": "approval_pending", "approval_id": "apr_1",
+                             "policy_ids": ["needs_approval"]});
+        assert_eq!(
+            problem(&pending),
+            "approval_pending: the action waits for approval apr_1. Rules: needs_approval. \
+             Nothing was done: a person must approve it first; do not call again until then."
+        );
+        let bare = json!({"title": "Internal error"});
+        assert!(problem(&bare).starts_with("internal: Internal error."));
+    }
 
     #[test]
     fn a_schema_refusal_names_every_pointer_and_says_to_fix() {

@@ -25,6 +25,7 @@ pub mod forward;
 pub mod http;
 pub mod keystore;
 pub mod ledger;
+pub mod mcp;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;

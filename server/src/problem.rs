@@ -140,14 +140,22 @@ impl From<crate::profile::ImportError> for AppError {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
+impl AppError {
+    /// The problem document of an answer being written: the cause of an internal error is
+    /// logged here (never sent).
+    pub fn answer(&self) -> Value {
         if let Some(cause) = &self.cause {
             tracing::error!(error = %cause, "internal error");
         }
+        self.body()
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.kind.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let body = serde_json::to_vec(&self.answer()).unwrap_or_default();
         let mut resp = (status, body).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::extract::{optional_str, params, required_str, Caller, JsonBody, ACTOR, ANY_KEY, NAMED};
-use crate::pipeline::{self, forward, idempotency, target, Intent, OneShot};
+use crate::pipeline::{self, idempotency, target, Intent};
 use crate::problem::AppError;
 use crate::rail::Rail;
 
@@ -100,19 +100,15 @@ pub(super) async fn one_shot(
     let [params, idk] = body.members(["params", "idempotency_key"])?;
     let params = self::params(params)?;
     let idk = optional_str(idk, "idempotency_key")?;
-    let (t, p) = (&c.tenant, &c.principal);
-    let (status, body) =
-        idempotency::run(&rail, t, p, idk.as_deref(), "action", &params, || async {
-            let target = target::resolve(&rail, t, &action)?;
-            match pipeline::one_shot(&rail, t, p, &action, target, &params, idk.as_deref()).await? {
-                OneShot::Pending(body) => Ok((StatusCode::ACCEPTED, body)),
-                OneShot::Executed(x) => Ok((
-                    StatusCode::OK,
-                    forward::render(&x.permit_id, x.response, x.receipt)?,
-                )),
-            }
-        })
-        .await?;
+    let (status, body) = pipeline::act(
+        &rail,
+        &c.tenant,
+        &c.principal,
+        &action,
+        &params,
+        idk.as_deref(),
+    )
+    .await?;
     Ok((status, Json(body)).into_response())
 }
 

@@ -29,8 +29,12 @@ pub(crate) const ANY_KEY: u8 = 0;
 pub(crate) const NAMED: u8 = 1;
 /// An agent that acts: agent key and header required, never the admin key.
 pub(crate) const ACTOR: u8 = 2;
+/// An agent key that acts, identified by the key alone: its `IntentRail-Agent` header may be
+/// left out (MCP clients send only the key) and must match when sent.
+pub(crate) const KEY_ACTOR: u8 = 3;
 
-/// An authenticated caller and its tenant. `ROLE` is [`ANY_KEY`], [`NAMED`] or [`ACTOR`].
+/// An authenticated caller and its tenant. `ROLE` is [`ANY_KEY`], [`NAMED`], [`ACTOR`] or
+/// [`KEY_ACTOR`].
 pub(crate) struct Caller<const ROLE: u8> {
     /// Who is calling.
     pub(crate) principal: Principal,
@@ -59,8 +63,8 @@ impl<const ROLE: u8> FromRequestParts<Arc<Rail>> for Caller<ROLE> {
         parts: &mut Parts,
         rail: &Arc<Rail>,
     ) -> Result<Self, Self::Rejection> {
-        let p = authenticate::caller(rail, &parts.headers, ROLE != ANY_KEY)?;
-        let p = if ROLE == ACTOR {
+        let p = authenticate::caller(rail, &parts.headers, ROLE == NAMED || ROLE == ACTOR)?;
+        let p = if ROLE == ACTOR || ROLE == KEY_ACTOR {
             authenticate::acting(p)?
         } else {
             p

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{any, get, post, put};
+use axum::Extension;
 use axum::Router;
 
 pub use self::profiles::MAX_UPLOAD_BYTES;
@@ -32,8 +33,12 @@ pub fn router(rail: Arc<Rail>) -> Router {
         .route("/v1/proxy/{profile}", any(profiles::proxy))
         .route("/v1/proxy/{profile}/{*path}", any(profiles::proxy))
         .route_layer(from_fn(middleware::detached));
+    let mcp = Router::new()
+        .route("/mcp", any(crate::mcp::endpoint))
+        .layer(Extension(Arc::new(crate::mcp::service(rail.clone()))));
     Router::new()
         .merge(mutating)
+        .merge(mcp)
         .route("/v1/actions", get(actions::catalog))
         .route("/v1/agent", get(actions::whoami))
         .route("/v1/receipts", get(receipts::receipts))

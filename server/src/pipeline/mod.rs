@@ -23,6 +23,7 @@ pub(crate) mod target;
 pub(crate) mod validate;
 pub(crate) mod verify;
 
+use axum::http::StatusCode;
 use intentrail_core::hash::payload_hash;
 use intentrail_core::permit::PermitClaims;
 use intentrail_core::receipt::{Receipt, ReceiptKind};
@@ -159,6 +160,30 @@ pub(crate) async fn execute(
     // From here on the permit is spent: every path finishes it with an outcome.
     let (response, receipt) = forward::send(rail, t, &claims, ready).await?;
     forward::render(&claims.jti, response, receipt)
+}
+
+/// An action in one round trip under the agent's idempotency key, as `POST
+/// /v1/actions/{action}` and an MCP `tools/call` answer it: `200` with `{status, headers,
+/// body, permit_id, receipt}`, or `202` with the approval to wait for.
+pub(crate) async fn act(
+    rail: &Rail,
+    t: &Tenant,
+    p: &Principal,
+    action: &str,
+    params: &Value,
+    idempotency_key: Option<&str>,
+) -> Result<(StatusCode, Value), AppError> {
+    idempotency::run(rail, t, p, idempotency_key, "action", params, || async {
+        let target = target::resolve(rail, t, action)?;
+        match one_shot(rail, t, p, action, target, params, idempotency_key).await? {
+            OneShot::Pending(body) => Ok((StatusCode::ACCEPTED, body)),
+            OneShot::Executed(x) => Ok((
+                StatusCode::OK,
+                forward::render(&x.permit_id, x.response, x.receipt)?,
+            )),
+        }
+    })
+    .await
 }
 
 /// One-shot (`POST /v1/actions/{action}`, transparent mode): decide → prepare → record the

@@ -1,0 +1,155 @@
+//! The MCP handler: `tools/list` from the caller's catalog, `tools/call` through the one-shot
+//! pipeline (see the module's guarantees).
+
+use std::sync::Arc;
+
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use intentrail_core::explain;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
+    Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::ServerHandler;
+use serde_json::{json, Value};
+
+use super::tools::{is_tool_name_of, Tools};
+use crate::auth::Principal;
+use crate::http::extract::{Caller, KEY_ACTOR};
+use crate::pipeline::{self, target};
+use crate::problem::AppError;
+use crate::rail::{Rail, Tenant};
+
+/// The authenticated caller of an MCP request (put in the request's extensions by
+/// [`super::endpoint`]).
+#[derive(Clone)]
+pub(crate) struct McpCaller {
+    principal: Principal,
+    tenant: Arc<Tenant>,
+}
+
+impl From<Caller<KEY_ACTOR>> for McpCaller {
+    fn from(c: Caller<KEY_ACTOR>) -> Self {
+        McpCaller {
+            principal: c.principal,
+            tenant: c.tenant,
+        }
+    }
+}
+
+/// The rail as an MCP server.
+#[derive(Clone)]
+pub(crate) struct RailMcp {
+    rail: Arc<Rail>,
+}
+
+impl RailMcp {
+    pub(crate) fn new(rail: Arc<Rail>) -> Self {
+        RailMcp { rail }
+    }
+}
+
+/// The caller [`super::endpoint`] authenticated.
+fn caller(ctx: &RequestContext<RoleServer>) -> Result<McpCaller, ErrorData> {
+    ctx.extensions
+        .get::<Parts>()
+        .and_then(|parts| parts.extensions.get::<McpCaller>())
+        .cloned()
+        .ok_or_else(|| ErrorData::internal_error("the request was not authenticated", None))
+}
+
+/// The action a tool name stands for: the one action of the caller's catalog whose tool name
+/// it is (none when two share it).
+fn action_for(rail: &Rail, t: &Tenant, tool: &str) -> Option<String> {
+    let mut found: Vec<String> = t
+        .bindings
+        .keys()
+        .filter(|a| is_tool_name_of(tool, a))
+        .cloned()
+        .collect();
+    for name in t.profiles.keys() {
+        // A profile's tools start with its name's tool name and `_` (from the `.`).
+        let prefix = tool.get(..name.len() + 1);
+        if !prefix.is_some_and(|p| is_tool_name_of(p, &format!("{name}."))) {
+            continue;
+        }
+        if let Some(p) = target::latest_profile(rail, t, name) {
+            found.extend(
+                p.operations
+                    .keys()
+                    .filter(|a| is_tool_name_of(tool, a))
+                    .cloned(),
+            );
+        }
+    }
+    match found.len() {
+        1 => found.pop(),
+        _ => None,
+    }
+}
+
+/// A refusal as a tool result a model can act on.
+fn refusal(problem: &Value) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(explain::problem(problem))])
+}
+
+impl ServerHandler for RailMcp {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        info.server_info = Implementation::new("intentrail", env!("CARGO_PKG_VERSION"));
+        info.instructions = Some(
+            "Each tool is a governed action: the rail checks its arguments against the \
+             action's schema and the tenant's policies, executes it once, and records a signed \
+             receipt. A refused call says why and whether calling again can help."
+                .to_owned(),
+        );
+        info
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let c = caller(&ctx)?;
+        let catalog = target::catalog(&self.rail, &c.tenant);
+        Ok(ListToolsResult::with_all_items(
+            Tools::of_catalog(&catalog).list,
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let c = caller(&ctx)?;
+        let Some(action) = action_for(&self.rail, &c.tenant, &request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("no tool {:?}: tools/list names them", request.name),
+                None,
+            ));
+        };
+        let params = Value::Object(request.arguments.unwrap_or_default());
+        let rail = self.rail.clone();
+        // Its own task: a client that hangs up does not cut the action.
+        let run = tokio::spawn(async move {
+            pipeline::act(&rail, &c.tenant, &c.principal, &action, &params, None).await
+        });
+        let result = match run.await {
+            Ok(Ok((StatusCode::OK, answer))) => {
+                let seen = json!({
+                    "status": answer["status"],
+                    "body": answer["body"],
+                    "receipt_id": answer["receipt"]["id"],
+                });
+                CallToolResult::structured(seen)
+            }
+            Ok(Ok((_, pending))) => refusal(&pending),
+            Ok(Err(e)) => refusal(&e.answer()),
+            Err(e) => refusal(&AppError::internal(format!("tool call task failed: {e}")).answer()),
+        };
+        Ok(result.into())
+    }
+}
