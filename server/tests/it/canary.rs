@@ -7,7 +7,8 @@
 //! credential, raw and base64 / base64url / URL-encoded / JSON-escaped: zero hits. What the
 //! agent received is also scanned as the agent could read it: inflated (gzip, deflate) and with
 //! JSON escapes, percent-encoding and HTML character references undone; the downstream echoes
-//! the credentials in such spellings and compressed, on the JSON API and in transparent mode.
+//! the credentials in such spellings and compressed, on the JSON API, in transparent mode and
+//! to MCP tool calls (`/mcp`).
 //!
 //! The downstream is checked to have received every canary, so the scan cannot pass vacuously.
 //! Without moto the AWS canary is left out (and the run fails when `CI=true`).
@@ -411,6 +412,28 @@ async fn no_secret_escapes_the_rail() {
             .unwrap();
         statuses.push(("idempotent echo", t.record(r).await.0, 200));
     }
+    // the same echoes as MCP tool calls (`/mcp`): a tool result carries the downstream's body
+    for (route, is_error) in [
+        ("echo", false),
+        ("escaped", false),
+        ("gzip", false),
+        ("fail", true),
+    ] {
+        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": "money_refund", "arguments": params(route, 700)}});
+        let r = client
+            .post(format!("{url}/mcp"))
+            .bearer_auth(&keys.api_key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&call)
+            .send()
+            .await
+            .unwrap();
+        let (status, answer) = t.record(r).await;
+        assert_eq!(answer["result"]["isError"], is_error, "{route}: {answer}");
+        statuses.push(("mcp tool call", status, 200));
+    }
     // what an operator reads: receipts (admin), metrics, the catalog
     let r = client
         .get(format!("{url}/v1/receipts?after=0&limit=1000"))
@@ -466,8 +489,9 @@ async fn no_secret_escapes_the_rail() {
     }
     let forwarded = seen.count();
     assert_eq!(
-        forwarded, 14,
-        "allowed, replayed once, slow, fail, echo, 4 escaped/compressed twice, idempotent echo"
+        forwarded, 18,
+        "allowed, replayed once, slow, fail, echo, 4 escaped/compressed twice, idempotent echo, \
+         4 MCP tool calls"
     );
     for (name, value, header) in &canaries {
         let delivered = (0..forwarded)

@@ -13,6 +13,7 @@ mod credentials_config;
 mod credentials_vault;
 mod faults;
 mod idempotency;
+mod mcp;
 mod multi_instance;
 mod pipeline;
 mod profiles;
