@@ -6,7 +6,9 @@ a model can act on, and keys checked before any MCP message."""
 from __future__ import annotations
 
 import json
+import os
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, AsyncIterator, Dict, List
 
 import anyio
@@ -20,6 +22,8 @@ from support import pid, received
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @asynccontextmanager
@@ -144,3 +148,47 @@ def test_fifty_concurrent_calls_forward_fifty_times_with_fifty_receipts(demo: An
     assert len(receipts) == 50
     for rid in list(receipts)[:5]:
         assert rail.receipt(rid)["outcome"] == "success"
+
+
+def test_intentrail_mcp_serves_the_same_tools_over_stdio(demo: Any, rail: Rail) -> None:
+    """`intentrail mcp` as a client launches it: a subprocess with only the agent's key in its
+    environment, relaying to the rail's /mcp."""
+    from mcp import Client, StdioServerParameters
+
+    binary = os.environ.get("INTENTRAIL_BIN") or str(REPO / "target" / "debug" / "intentrail")
+    env = {"INTENTRAIL_URL": demo.rail_url, "INTENTRAIL_API_KEY": demo.api_key}
+    params = StdioServerParameters(command=binary, args=["mcp"], env=env)
+    p = pid()
+
+    async def run() -> Any:
+        async with Client(params) as client:
+            tools = (await client.list_tools()).tools
+            ok = await client.call_tool("money_refund",
+                                        {"payment_id": p, "amount": 14, "currency": "usd"})
+            denied = await client.call_tool("money_refund",
+                                            {"payment_id": p, "amount": 20_000, "currency": "usd"})
+            with pytest.raises(MCPError) as unknown:
+                await client.call_tool("money_refund_everything", {})
+            return tools, ok, denied, unknown.value
+
+    tools, ok, denied, unknown = anyio.run(run)
+    assert {t.name for t in tools} == {tool_name(a["name"]) for a in rail.actions()["actions"]}
+    assert not ok.is_error and ok.structured_content["status"] == 200, ok
+    assert denied.is_error and "Rules: refund_cap" in denied.content[0].text
+    assert "no tool" in str(unknown)
+    assert len(received(demo, p)) == 1
+
+    # A wrong key: every request is answered with the rail's refusal, the key never echoed.
+    bad = StdioServerParameters(command=binary, args=["mcp"],
+                                env={"INTENTRAIL_URL": demo.rail_url,
+                                     "INTENTRAIL_API_KEY": "ir_wrong_key_123"})
+
+    async def refused() -> Any:
+        with pytest.raises(Exception) as e:
+            async with Client(bad) as client:
+                await client.list_tools()
+        return e.value
+
+    error = anyio.run(refused)
+    assert "unauthenticated" in repr(error), repr(error)
+    assert "ir_wrong_key_123" not in repr(error)

@@ -58,6 +58,45 @@ pub enum Command {
     /// Mirrored OpenAPI profiles: import a vendor's document as governed actions.
     #[command(subcommand)]
     Profiles(ProfilesCommand),
+    /// An MCP server on stdio for clients that launch local processes: relays every message to
+    /// a rail's `/mcp` with the agent's key, so the client gets the agent's governed actions
+    /// as tools.
+    #[command(long_about = MCP_ABOUT)]
+    Mcp(McpArgs),
+}
+
+/// `intentrail mcp --help`.
+const MCP_ABOUT: &str = "\
+An MCP server on stdio for clients that only launch local processes (desktop and IDE \
+assistants). It holds nothing but the agent's IntentRail key and relays every MCP message to \
+the rail's /mcp (Streamable HTTP), so the client gets the agent's governed actions as tools: \
+each call is checked against the action's schema and the tenant's policies, executed once \
+with the credential only the rail holds, and receipted. A refused call is a tool result with \
+isError whose text says why and whether calling again can help.
+
+A client configuration (the common `mcpServers` shape):
+
+  {\"mcpServers\": {\"payments\": {
+     \"command\": \"intentrail\", \"args\": [\"mcp\"],
+     \"env\": {\"INTENTRAIL_URL\": \"https://rail.example.com\",
+             \"INTENTRAIL_API_KEY\": \"ir_...\"}}}}
+
+Clients that speak Streamable HTTP can use the rail directly instead: URL \
+https://rail.example.com/mcp with the header `Authorization: Bearer ir_...`.";
+
+/// `mcp` options.
+#[derive(Args, Debug)]
+pub struct McpArgs {
+    /// The rail's base URL.
+    #[arg(long, env = "INTENTRAIL_URL")]
+    pub url: String,
+    /// The agent's IntentRail key (prefer the environment: a flag is visible to other local
+    /// users).
+    #[arg(long, env = "INTENTRAIL_API_KEY", hide_env_values = true)]
+    pub key: String,
+    /// The agent's id, sent as `IntentRail-Agent` (optional: the key names its agent).
+    #[arg(long, env = "INTENTRAIL_AGENT_ID")]
+    pub agent: Option<String>,
 }
 
 /// `profiles` subcommands.
@@ -295,6 +334,13 @@ pub async fn run(cli: Cli) -> Result<i32, String> {
         Command::Ledger(LedgerCommand::Migrate { config }) => ledger_migrate(&config).await,
         Command::Ledger(LedgerCommand::Copy { config, to }) => ledger_copy(&config, &to).await,
         Command::Profiles(ProfilesCommand::Import(a)) => profiles_import(&a).await.map(|()| 0),
+        Command::Mcp(a) => {
+            let relay = crate::mcp::stdio::Relay::new(&a.url, a.key, a.agent)?;
+            relay
+                .run(tokio::io::stdin(), tokio::io::stdout())
+                .await
+                .map(|()| 0)
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //!   error only for a tool name that is no action.
 
 mod handler;
+pub mod stdio;
 pub mod tools;
 
 use std::sync::Arc;
