@@ -3,7 +3,8 @@
 # profile: scripts/install.js), pack the npm package with it, install the tarball into a FRESH
 # folder with `npm install`, then run `node --test` (vectors, governed calls against the real
 # `intentrail demo` rail, concurrency, the example agents, the Vercel AI SDK and LangChain.js
-# adapters in their frameworks' agent loops, `tsc --noEmit`) against that install.
+# adapters in their frameworks' agent loops, the rail's MCP server through the official MCP
+# TypeScript SDK's client, `tsc --noEmit`) against that install.
 # Also checks that the committed native.d.ts matches what the napi-rs CLI generates.
 # Usage: bindings-node/run-tests.sh [extra node --test args...]
 set -euo pipefail
@@ -48,15 +49,17 @@ if grep -Eq 'install-scripts|intentrail@.*(prepare|install)' "$install_log"; the
 fi
 node -e "require('intentrail')" # the installed package loads on its own
 # The agent frameworks are optional peer dependencies: installing intentrail pulled none in.
-for framework in ai @langchain/core @langchain/langgraph zod; do
+for framework in ai @langchain/core @langchain/langgraph zod @modelcontextprotocol/sdk; do
   if [[ -e "node_modules/$framework" ]]; then
     echo "installing the intentrail tarball installed $framework" >&2
     exit 1
   fi
 done
 # The frameworks of the adapter tests (intentrail/ai, intentrail/langchain), beside the
-# package: the versions the adapters are tested with (zod: a peer dependency of both).
-npm install --no-audit --no-fund --loglevel=warn ai@7.0.173 @langchain/core@1.4.0 @langchain/langgraph@1.7.3 zod@4.6.7
+# package: the versions the adapters are tested with (zod: a peer dependency of both, and of
+# the MCP SDK); and the MCP client that mcp.test.js drives the rail's /mcp with.
+npm install --no-audit --no-fund --loglevel=warn ai@7.0.173 @langchain/core@1.4.0 @langchain/langgraph@1.7.3 zod@4.6.7 \
+  @modelcontextprotocol/sdk@1.32.2
 
 export INTENTRAIL_SDK="$work/app/node_modules/intentrail"
 export INTENTRAIL_TEST_HOME="$work/app"
