@@ -14,6 +14,8 @@
 #   proxy    : wrk → rail POST /v1/proxy/bench/v1/refunds   the params as the vendor's own body
 #              (transparent mode: a profile imported from a small OpenAPI document of the
 #              upstream; the same pipeline, one-shot, with the same cap and limit as one-shot)
+#   mcp      : wrk → rail POST /mcp                        an MCP tools/call of money_refund with
+#              the same params (MCP server mode: the same one-shot pipeline, same cap and limit)
 #   two-phase: bench-twophase → rail POST /v1/intents, then POST /v1/execute with the permit,
 #              on one keep-alive connection per client; one "request" = one governed action
 #              (two HTTP round trips). wrk cannot chain a response into the next request of the
@@ -33,7 +35,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 LAT_ROUNDS=${LAT_ROUNDS:-2}
 LAT_DURATION=${LAT_DURATION:-8}
-MODES=${MODES:-direct nginx oneshot twophase proxy}
+MODES=${MODES:-direct nginx oneshot twophase proxy mcp}
 QUIET_WAIT=${QUIET_WAIT:-90}   # seconds to wait for the 1-minute load to drop below 1.5
 
 need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
@@ -170,6 +172,10 @@ local key = os.getenv("LT_KEY")
 if key and key ~= "" then wrk.headers["Authorization"] = "Bearer " .. key end
 local agent = os.getenv("LT_AGENT")
 if agent and agent ~= "" then wrk.headers["IntentRail-Agent"] = agent end
+if os.getenv("LT_MCP") == "1" then
+  wrk.headers["Accept"] = "application/json, text/event-stream"
+  wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
+end
 wrk.body = os.getenv("LT_BODY")
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -191,13 +197,20 @@ c=$(curl -s -o "$work/proxy.txt" -w '%{http_code}' -X POST -H "Authorization: Be
   -H 'Content-Type: application/json' -d "$params" "http://127.0.0.1:$rail_port/v1/proxy/bench/v1/refunds")
 [ "$c" = 200 ] || { cat "$work/proxy.txt" "$work/rail.log" >&2; echo "bench: rail proxy answered $c" >&2; exit 1; }
 
+mcp_body="{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"money_refund\",\"arguments\":$params}}"
+c=$(curl -s -o "$work/mcp.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $agent_key" \
+  -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+  -H 'MCP-Protocol-Version: 2025-11-25' -d "$mcp_body" "http://127.0.0.1:$rail_port/mcp")
+{ [ "$c" = 200 ] && grep -q '"isError":false' "$work/mcp.json"; } ||
+  { cat "$work/mcp.json" "$work/rail.log" >&2; echo "bench: rail /mcp answered $c" >&2; exit 1; }
+
 results=$work/results.txt; : >"$results"
 # run MODE ROUND CONNS THREADS DURATION
 run() {
   local mode=$1 round=$2 conns=$3 threads=$4 dur=$5 out proxy_pids="" t0p t0u t1p t1u line
   case $mode in
     nginx) proxy_pids=$ng_workers ;;
-    oneshot|twophase|oneshot-client|proxy) proxy_pids=$rail_pid ;;
+    oneshot|twophase|oneshot-client|proxy|mcp) proxy_pids=$rail_pid ;;
   esac
   t0p=$(cputicks $proxy_pids); t0u=$(cputicks "$up_pid")
   case $mode in
@@ -211,6 +224,9 @@ run() {
     proxy) out=$(LT_KEY=$agent_key LT_AGENT= LT_BODY=$params \
               wrk -t"$threads" -c"$conns" -d"${dur}s" -s "$work/post.lua" \
               "http://127.0.0.1:$rail_port/v1/proxy/bench/v1/refunds") ;;
+    mcp) out=$(LT_KEY=$agent_key LT_AGENT= LT_MCP=1 LT_BODY=$mcp_body \
+              wrk -t"$threads" -c"$conns" -d"${dur}s" -s "$work/post.lua" \
+              "http://127.0.0.1:$rail_port/mcp") ;;
     twophase|oneshot-client)
       local m=twophase; [ "$mode" = oneshot-client ] && m=oneshot
       out=$("$bin/bench-twophase" --addr "127.0.0.1:$rail_port" --key "$agent_key" \
@@ -270,7 +286,7 @@ def med(m, c, f):
     return st.median(f(x) for x in rows[(m, c)])
 names = {"direct": "direct (wrk → upstream)", "nginx": "nginx proxy_pass",
          "oneshot": "rail one-shot", "twophase": "rail two-phase",
-         "proxy": "rail transparent proxy",
+         "proxy": "rail transparent proxy", "mcp": "rail MCP tools/call",
          "oneshot-client": "rail one-shot, two-phase client (calibration)"}
 rps = lambda x: x["n"] / (x["d"] / 1e6)
 cpu = lambda k: (lambda x: x[k] * 1e6 / hz / max(x["n"], 1))
@@ -280,7 +296,7 @@ print()
 print("| path | req/s | p50 µs | p99 µs | errors | CPU µs/req proxy | CPU µs/req upstream | × direct | × nginx |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 base = {m: med(m, conns, rps) if (m, conns) in rows else float("nan") for m in ("direct", "nginx")}
-for m in ("direct", "nginx", "oneshot", "twophase", "proxy", "oneshot-client"):
+for m in ("direct", "nginx", "oneshot", "twophase", "proxy", "mcp", "oneshot-client"):
     if (m, conns) not in rows: continue
     r = med(m, conns, rps)
     cp = "–" if m == "direct" else f"{med(m, conns, cpu('tp')):.0f}"
@@ -289,17 +305,20 @@ for m in ("direct", "nginx", "oneshot", "twophase", "proxy", "oneshot-client"):
           f"{cp} | {med(m, conns, cpu('tu')):.0f} | {r / base['direct']:.3f} | {r / base['nginx']:.3f} |")
 if ("oneshot", conns) in rows and ("twophase", conns) in rows:
     print(f"\ntwo-phase / one-shot throughput: {med('twophase', conns, rps) / med('oneshot', conns, rps):.2f}")
+if ("oneshot", conns) in rows and ("mcp", conns) in rows:
+    print(f"MCP tools/call / one-shot: CPU per action {med('mcp', conns, cpu('tp')) / med('oneshot', conns, cpu('tp')):.2f}x, "
+          f"throughput {med('mcp', conns, rps) / med('oneshot', conns, rps):.2f}")
 if ("direct", 1) in rows and ("oneshot", 1) in rows:
     print(f"\n1 connection, {ldur} s x {lrounds} rounds (medians):\n")
     print("| path | req/s | p50 µs | p99 µs | added p50 µs | added p99 µs |")
     print("|---|---:|---:|---:|---:|---:|")
     d50 = med("direct", 1, lambda x: x["p50"]); d99 = med("direct", 1, lambda x: x["p99"])
-    for m in ("direct", "nginx", "oneshot", "twophase", "proxy"):
+    for m in ("direct", "nginx", "oneshot", "twophase", "proxy", "mcp"):
         if (m, 1) not in rows: continue
         p50 = med(m, 1, lambda x: x["p50"]); p99 = med(m, 1, lambda x: x["p99"])
         print(f"| {names[m]} | {med(m, 1, rps):,.0f} | {p50:,.0f} | {p99:,.0f} | "
               f"{p50 - d50:+,.0f} | {p99 - d99:+,.0f} |")
-rss = max(x["rss"] for k, v in rows.items() if k[0] in ("oneshot", "twophase", "proxy") for x in v)
+rss = max(x["rss"] for k, v in rows.items() if k[0] in ("oneshot", "twophase", "proxy", "mcp") for x in v)
 print(f"\nrail RSS: {rss / 1024:.0f} MB max after a round, {int(hwm) / 1024:.0f} MB peak (VmHWM)")
 # stage means from the rail's /metrics
 s, c = {}, {}
