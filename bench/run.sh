@@ -172,9 +172,11 @@ local key = os.getenv("LT_KEY")
 if key and key ~= "" then wrk.headers["Authorization"] = "Bearer " .. key end
 local agent = os.getenv("LT_AGENT")
 if agent and agent ~= "" then wrk.headers["IntentRail-Agent"] = agent end
-if os.getenv("LT_MCP") == "1" then
+if os.getenv("LT_MCP") == "1" then -- one stateless MCP request (protocol revision 2026-07-28)
   wrk.headers["Accept"] = "application/json, text/event-stream"
-  wrk.headers["MCP-Protocol-Version"] = "2025-11-25"
+  wrk.headers["MCP-Protocol-Version"] = "2026-07-28"
+  wrk.headers["Mcp-Method"] = "tools/call"
+  wrk.headers["Mcp-Name"] = "money_refund"
 end
 wrk.body = os.getenv("LT_BODY")
 done = function(summary, latency, requests)
@@ -197,10 +199,12 @@ c=$(curl -s -o "$work/proxy.txt" -w '%{http_code}' -X POST -H "Authorization: Be
   -H 'Content-Type: application/json' -d "$params" "http://127.0.0.1:$rail_port/v1/proxy/bench/v1/refunds")
 [ "$c" = 200 ] || { cat "$work/proxy.txt" "$work/rail.log" >&2; echo "bench: rail proxy answered $c" >&2; exit 1; }
 
-mcp_body="{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"money_refund\",\"arguments\":$params}}"
+mcp_meta='"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}'
+mcp_body="{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"money_refund\",\"arguments\":$params,$mcp_meta}}"
 c=$(curl -s -o "$work/mcp.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $agent_key" \
   -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-  -H 'MCP-Protocol-Version: 2025-11-25' -d "$mcp_body" "http://127.0.0.1:$rail_port/mcp")
+  -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: money_refund' \
+  -d "$mcp_body" "http://127.0.0.1:$rail_port/mcp")
 { [ "$c" = 200 ] && grep -q '"isError":false' "$work/mcp.json"; } ||
   { cat "$work/mcp.json" "$work/rail.log" >&2; echo "bench: rail /mcp answered $c" >&2; exit 1; }
 

@@ -55,16 +55,20 @@ function text(result) {
 }
 
 test('the catalog is listed as tools with the rail\'s schemas', async () => {
-  const { tools, server, protocol, sessionId } = await session(demo.apiKey, async (client, transport) => ({
+  const { tools, server, capabilities, protocol, sessionId } = await session(demo.apiKey, async (client, transport) => ({
     tools: (await client.listTools()).tools,
     server: client.getServerVersion(),
+    capabilities: client.getServerCapabilities(),
     protocol: transport.protocolVersion,
     sessionId: transport.sessionId,
   }));
   assert.equal(server.name, 'intentrail');
-  // The SDK's newest protocol revision is accepted, and the server is stateless (no session).
+  // The SDK's newest protocol revision is accepted; a session-based revision gets a session,
+  // on which the rail says when the tool list changes.
   assert.equal(protocol, LATEST_PROTOCOL_VERSION);
-  assert.equal(sessionId, undefined);
+  assert.equal(typeof sessionId, 'string');
+  assert.ok(sessionId.length > 0);
+  assert.equal(capabilities.tools.listChanged, true);
   const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
   const catalog = (await rail.actions()).actions;
   assert.deepEqual(Object.keys(byName).sort(), catalog.map((a) => sdk.toolName(a.name)).sort());
@@ -155,7 +159,11 @@ test('keys are checked before any MCP message', async () => {
   const ok = await post({ Authorization: `Bearer ${demo.apiKey}`, 'IntentRail-Agent': demo.agentId });
   const body = await ok.text();
   assert.equal(ok.status, 200, body);
-  assert.equal(JSON.parse(body).result.serverInfo.name, 'intentrail');
+  // A session-based revision: the answer comes as a server-sent event, with the session's id.
+  const data = body.split('\n').find((line) => line.startsWith('data:') && line.slice(5).trim());
+  assert.ok(data, body);
+  assert.equal(JSON.parse(data.slice(5)).result.serverInfo.name, 'intentrail');
+  assert.ok(ok.headers.get('mcp-session-id'));
 });
 
 test('20 concurrent calls through one client forward 20 times with 20 receipts', async () => {

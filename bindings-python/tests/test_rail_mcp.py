@@ -122,7 +122,11 @@ def test_keys_are_checked_before_any_mcp_message(demo: Any) -> None:
     ok = httpx.post(demo.rail_url + "/mcp", json=init, headers={
         **accept, "Authorization": f"Bearer {demo.api_key}", "IntentRail-Agent": demo.agent_id})
     assert ok.status_code == 200, ok.text
-    assert ok.json()["result"]["serverInfo"]["name"] == "intentrail"
+    answer = next(json.loads(line[5:]) for line in ok.text.splitlines() if line.startswith("data:")
+                  and line[5:].strip())
+    assert answer["result"]["serverInfo"]["name"] == "intentrail"
+    assert answer["result"]["capabilities"]["tools"]["listChanged"] is True
+    assert ok.headers["mcp-session-id"]
 
 
 def test_fifty_concurrent_calls_forward_fifty_times_with_fifty_receipts(demo: Any,

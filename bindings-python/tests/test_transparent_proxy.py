@@ -73,9 +73,10 @@ def _free_port() -> int:
 
 
 class Rail:
-    def __init__(self, url: str, agent_key: str) -> None:
+    def __init__(self, url: str, agent_key: str, config: str) -> None:
         self.url = url
         self.agent_key = agent_key
+        self.config = config
 
     def __repr__(self) -> str:  # keep the key out of pytest's output
         return f"Rail({self.url!r})"
@@ -153,7 +154,7 @@ connector = "shop"
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("the rail did not start: " + (work / "rail.log").read_text()[-2000:])
             time.sleep(0.05)
-        yield Rail(url, agent_key)
+        yield Rail(url, agent_key, cfg)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -296,3 +297,46 @@ def test_an_mcp_client_calls_profile_operations_as_tools(shop_rail: Rail, vendor
     everything = json.dumps([t.model_dump() for t in tools]) + got.model_dump_json() \
         + bad.model_dump_json()
     assert SECRET not in everything
+
+
+def test_an_mcp_session_hears_of_a_new_profile_version(shop_rail: Rail, tmp_path: Path) -> None:
+    """A new version of a bound profile reaches an open MCP session as
+    `notifications/tools/list_changed`, over Streamable HTTP and through `intentrail mcp`."""
+    import anyio
+    from mcp import Client, ClientSession, StdioServerParameters
+    from mcp.client.streamable_http import streamable_http_client
+
+    binary = os.environ.get("INTENTRAIL_BIN") or str(REPO / "target" / "debug" / "intentrail")
+    newer = tmp_path / "shop-v2.yaml"
+    newer.write_text(SHOP.read_text().replace("Create a charge.", "Create a charge (v2)."))
+    heard: Dict[str, anyio.Event] = {"http": anyio.Event(), "stdio": anyio.Event()}
+
+    def listener(name: str) -> Any:
+        async def on_message(message: Any) -> None:
+            if "ToolListChanged" in type(getattr(message, "root", message)).__name__:
+                heard[name].set()
+        return on_message
+
+    async def run() -> Any:
+        headers = {"Authorization": f"Bearer {shop_rail.agent_key}"}
+        stdio = StdioServerParameters(command=binary, args=["mcp"], env={
+            "INTENTRAIL_URL": shop_rail.url, "INTENTRAIL_API_KEY": shop_rail.agent_key})
+        async with httpx.AsyncClient(headers=headers, timeout=30) as http, \
+                streamable_http_client(shop_rail.url + "/mcp", http_client=http) as st, \
+                ClientSession(st[0], st[1], message_handler=listener("http")) as s, \
+                Client(stdio, message_handler=listener("stdio")) as relayed:
+            await s.initialize()
+            before = {t.name: t.description for t in (await s.list_tools()).tools}
+            imp = await anyio.run_process([binary, "profiles", "import", "shop", str(newer),
+                                           "--config", shop_rail.config], check=False)
+            assert imp.returncode == 0, imp.stderr
+            with anyio.fail_after(20):
+                await heard["http"].wait()
+                await heard["stdio"].wait()
+            after = {t.name: t.description for t in (await s.list_tools()).tools}
+            return before, after, await relayed.list_tools()
+
+    before, after, relayed = anyio.run(run)
+    assert before["shop_createCharge"] == "Create a charge."
+    assert after["shop_createCharge"] == "Create a charge (v2)."
+    assert {t.name: t.description for t in relayed.tools} == after

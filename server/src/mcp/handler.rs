@@ -10,9 +10,10 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
     Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use rmcp::ServerHandler;
 use serde_json::{json, Value};
+use tokio::sync::broadcast;
 
 use super::tools::{is_tool_name_of, Tools};
 use crate::auth::Principal;
@@ -20,6 +21,9 @@ use crate::http::extract::{Caller, KEY_ACTOR};
 use crate::pipeline::{self, target};
 use crate::problem::AppError;
 use crate::rail::{Rail, Tenant};
+
+/// How often a session's watcher looks whether its session has ended.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The authenticated caller of an MCP request (put in the request's extensions by
 /// [`super::endpoint`]).
@@ -96,7 +100,12 @@ fn refusal(problem: &Value) -> CallToolResult {
 
 impl ServerHandler for RailMcp {
     fn get_info(&self) -> ServerConfig {
-        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        let mut info = ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        );
         info.server_info = Implementation::new("intentrail", env!("CARGO_PKG_VERSION"));
         info.instructions = Some(
             "Each tool is a governed action: the rail checks its arguments against the \
@@ -105,6 +114,40 @@ impl ServerHandler for RailMcp {
                 .to_owned(),
         );
         info
+    }
+
+    /// A session has begun: tell its client when its tenant's catalog gains a profile
+    /// version, until the session ends.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let Some(tenant) = context
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<McpCaller>())
+            .map(|c| c.tenant.id.clone())
+        else {
+            return;
+        };
+        let mut changes = self.rail.profiles.subscribe();
+        let peer = context.peer;
+        tokio::spawn(async move {
+            let mut check = tokio::time::interval(SESSION_CHECK);
+            loop {
+                let ours = tokio::select! {
+                    change = changes.recv() => match change {
+                        Ok(t) => t == tenant,
+                        Err(broadcast::error::RecvError::Lagged(_)) => true,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                    _ = check.tick() => false,
+                };
+                if peer.is_transport_closed() {
+                    return; // the session is gone
+                }
+                if ours && peer.notify_tool_list_changed().await.is_err() {
+                    return;
+                }
+            }
+        });
     }
 
     async fn list_tools(

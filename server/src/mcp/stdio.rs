@@ -8,8 +8,9 @@
 //!   skipped (and logged): its id cannot be read.
 //! - Requests run concurrently (at most [`MAX_IN_FLIGHT`]), answers are written whole, one per
 //!   line, in the order they complete.
-//! - The protocol version the rail negotiated at `initialize` is sent with every later request
-//!   (`MCP-Protocol-Version`).
+//! - The protocol version and the session the rail agreed at `initialize` are sent with every
+//!   later request (`MCP-Protocol-Version`, `Mcp-Session-Id`); the session's notifications
+//!   (e.g. `notifications/tools/list_changed`) are relayed from its event stream.
 //! - A rail that refuses the request itself (a bad key: `401`, a bad body: `400`) or cannot be
 //!   reached is answered as a JSON-RPC error to the request, with the rail's problem rendered
 //!   as text; nothing is written for a notification.
@@ -34,7 +35,15 @@ pub struct Relay {
     endpoint: String,
     key: String,
     agent: Option<String>,
-    version: Arc<std::sync::RwLock<Option<String>>>,
+    /// What `initialize` agreed: the protocol version and the session (if the rail keeps one).
+    agreed: Arc<std::sync::RwLock<Agreed>>,
+}
+
+/// What the rail answered to `initialize`.
+#[derive(Default, Clone)]
+struct Agreed {
+    version: Option<String>,
+    session: Option<String>,
 }
 
 impl Relay {
@@ -49,7 +58,7 @@ impl Relay {
             endpoint: format!("{}/mcp", rail_url.trim_end_matches('/')),
             key,
             agent,
-            version: Arc::new(std::sync::RwLock::new(None)),
+            agreed: Arc::default(),
         })
     }
 
@@ -83,7 +92,7 @@ impl Relay {
                 };
                 let (relay, tx, message) = (self.clone(), tx.clone(), std::mem::take(&mut buf));
                 tokio::spawn(async move {
-                    if let Some(answer) = relay.relay(&message).await {
+                    if let Some(answer) = relay.relay(&message, &tx).await {
                         let _ = tx.send(answer).await;
                     }
                     drop(permit);
@@ -96,8 +105,29 @@ impl Relay {
         read.and(write).map_err(|e| format!("stdio: {e}"))
     }
 
-    /// The answer line to one message line, if it needs one.
-    async fn relay(&self, line: &[u8]) -> Option<Vec<u8>> {
+    /// A request to the rail's `/mcp` with the key and what `initialize` agreed.
+    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
+        let mut rb = self
+            .client
+            .request(method, &self.endpoint)
+            .bearer_auth(&self.key)
+            .header("accept", "application/json, text/event-stream");
+        if let Some(agent) = &self.agent {
+            rb = rb.header("IntentRail-Agent", agent);
+        }
+        let agreed = self.agreed.read().map(|a| a.clone()).unwrap_or_default();
+        if let Some(v) = agreed.version {
+            rb = rb.header("mcp-protocol-version", v);
+        }
+        if let Some(id) = agreed.session {
+            rb = rb.header("mcp-session-id", id);
+        }
+        rb
+    }
+
+    /// The answer line to one message line, if it needs one (`out` also takes the rail's
+    /// notifications once a session is open).
+    async fn relay(&self, line: &[u8], out: &mpsc::Sender<Vec<u8>>) -> Option<Vec<u8>> {
         let trimmed = line.trim_ascii();
         if trimmed.is_empty() {
             return None;
@@ -108,20 +138,13 @@ impl Relay {
         }
         let message: Option<Value> = serde_json::from_slice(trimmed).ok();
         let id = message.as_ref().and_then(|m| m.get("id")).cloned();
-        let mut rb = self
-            .client
-            .post(&self.endpoint)
-            .bearer_auth(&self.key)
+        let sent = self
+            .request(reqwest::Method::POST)
             .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(trimmed.to_vec());
-        if let Some(agent) = &self.agent {
-            rb = rb.header("IntentRail-Agent", agent);
-        }
-        if let Some(v) = self.version.read().ok().and_then(|v| v.clone()) {
-            rb = rb.header("mcp-protocol-version", v);
-        }
-        let answer = match rb.send().await {
+            .body(trimmed.to_vec())
+            .send()
+            .await;
+        let answer = match sent {
             Ok(r) => r,
             Err(e) => {
                 let text = format!(
@@ -132,45 +155,86 @@ impl Relay {
             }
         };
         let status = answer.status();
+        let session = answer
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let is_json = answer
             .headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.contains("json"));
         let body = answer.bytes().await.unwrap_or_default();
-        if status.is_success() && is_json && !body.is_empty() {
-            self.remember_version(message.as_ref(), &body);
-            return Some(body.to_vec());
+        if !status.is_success() {
+            let text = match serde_json::from_slice::<Value>(&body) {
+                Ok(problem) if problem.get("code").is_some() => explain::problem(&problem),
+                _ => format!(
+                    "the rail answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                ),
+            };
+            return id.map(|id| rpc_error(id, -32600, &text));
         }
-        if status.is_success() {
-            return sse_data(&body);
-        }
-        let text = match serde_json::from_slice::<Value>(&body) {
-            Ok(problem) if problem.get("code").is_some() => explain::problem(&problem),
-            _ => format!(
-                "the rail answered {status}: {}",
-                String::from_utf8_lossy(&body)
-            ),
+        let payload = if is_json {
+            (!body.is_empty()).then(|| body.to_vec())
+        } else {
+            sse_data(&body)
         };
-        id.map(|id| rpc_error(id, -32600, &text))
+        if let Some(p) = &payload {
+            if self.remember(message.as_ref(), p, session) {
+                let (relay, out) = (self.clone(), out.clone());
+                tokio::spawn(async move { relay.listen(out).await });
+            }
+        }
+        payload
     }
 
-    /// After `initialize`, the protocol version the rail agreed to.
-    fn remember_version(&self, request: Option<&Value>, answer: &[u8]) {
+    /// After `initialize`, keep the protocol version and session the rail agreed to; `true` if
+    /// a session was opened (its notifications are then listened for).
+    fn remember(&self, request: Option<&Value>, answer: &[u8], session: Option<String>) -> bool {
         if request
             .and_then(|m| m.get("method"))
             .and_then(Value::as_str)
             != Some("initialize")
         {
-            return;
+            return false;
         }
-        let agreed = serde_json::from_slice::<Value>(answer).ok().and_then(|a| {
+        let version = serde_json::from_slice::<Value>(answer).ok().and_then(|a| {
             a.pointer("/result/protocolVersion")
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         });
-        if let (Some(v), Ok(mut slot)) = (agreed, self.version.write()) {
-            *slot = Some(v);
+        let opened = session.is_some();
+        if let Ok(mut a) = self.agreed.write() {
+            *a = Agreed { version, session };
+        }
+        opened
+    }
+
+    /// Relay the rail's notifications of the session (its `GET /mcp` event stream) until it
+    /// ends.
+    async fn listen(&self, out: mpsc::Sender<Vec<u8>>) {
+        let Ok(mut r) = self.request(reqwest::Method::GET).send().await else {
+            return;
+        };
+        if !r.status().is_success() {
+            return;
+        }
+        let mut pending: Vec<u8> = Vec::new();
+        while let Ok(Some(chunk)) = r.chunk().await {
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+                let event: Vec<u8> = pending.drain(..end + 2).collect();
+                if let Some(data) = sse_data(&event) {
+                    if out.send(data).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if pending.len() > MAX_LINE {
+                return; // an event larger than any message: not a stream we can follow
+            }
         }
     }
 }

@@ -8,6 +8,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::broadcast;
+
 use super::{load, ImportError, Profile};
 use crate::ledger::Ledger;
 
@@ -18,7 +20,6 @@ pub const MAX_OLD_VERSIONS: usize = 8;
 type Key = (String, String);
 
 /// The compiled profile versions of a rail.
-#[derive(Default)]
 pub struct ProfileStore {
     /// Newest version per (tenant, name).
     latest: RwLock<HashMap<Key, Arc<Profile>>>,
@@ -26,6 +27,19 @@ pub struct ProfileStore {
     old: RwLock<HashMap<(String, String, i64), Arc<Profile>>>,
     /// Versions that failed to load (not retried every refresh; logged once).
     failed: RwLock<HashSet<(String, String, i64)>>,
+    /// The tenant of each newly installed newest version (for MCP `tools/list_changed`).
+    changed: broadcast::Sender<String>,
+}
+
+impl Default for ProfileStore {
+    fn default() -> Self {
+        ProfileStore {
+            latest: RwLock::default(),
+            old: RwLock::default(),
+            failed: RwLock::default(),
+            changed: broadcast::channel(64).0,
+        }
+    }
 }
 
 impl ProfileStore {
@@ -78,6 +92,14 @@ impl ProfileStore {
             }
             m.insert(key, p);
         }
+        // No subscriber is no error: nobody is listening.
+        let _ = self.changed.send(tenant.to_owned());
+    }
+
+    /// The tenants whose catalog gains a new profile version from now on (a lagging receiver
+    /// has missed some: it should assume its tenant's catalog changed).
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.changed.subscribe()
     }
 
     /// The newest version of a tenant's profile.

@@ -14,8 +14,8 @@
 //! Without moto the AWS canary is left out (and the run fails when `CI=true`).
 
 use crate::support::{
-    downstream, process, random_hex, write_config, AzureDouble, Moto, Options, RailProcess,
-    VaultDouble,
+    downstream, mcp_tool_call, process, random_hex, write_config, AzureDouble, Moto, Options,
+    RailProcess, VaultDouble,
 };
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -419,17 +419,16 @@ async fn no_secret_escapes_the_rail() {
         ("gzip", false),
         ("fail", true),
     ] {
-        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                          "params": {"name": "money_refund", "arguments": params(route, 700)}});
-        let r = client
-            .post(format!("{url}/mcp"))
-            .bearer_auth(&keys.api_key)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .json(&call)
-            .send()
-            .await
-            .unwrap();
+        let r = mcp_tool_call(
+            &client,
+            &url,
+            &keys.api_key,
+            "money_refund",
+            &params(route, 700),
+        )
+        .send()
+        .await
+        .unwrap();
         let (status, answer) = t.record(r).await;
         assert_eq!(answer["result"]["isError"], is_error, "{route}: {answer}");
         statuses.push(("mcp tool call", status, 200));

@@ -6,51 +6,60 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{code, refund_params, Options, TestRail};
+use crate::support::{code, mcp_tool_call, refund_params, Options, TestRail};
 use serde_json::{json, Value};
 
-fn tool_call(arguments: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-           "params": {"name": "money_refund", "arguments": arguments}})
-}
-
-/// POST `body` to `/mcp` with `key` (and no agent header, as MCP clients send).
-async fn mcp(rail: &TestRail, key: &str, body: Vec<u8>) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/mcp", rail.url))
-        .bearer_auth(key)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+/// The status and JSON answer of one tool call with `key`, the body edited by `edit`.
+async fn call(rail: &TestRail, key: &str, edit: impl FnOnce(&mut Value)) -> (u16, Value) {
+    let c = reqwest::Client::new();
+    let rb = mcp_tool_call(&c, &rail.url, key, "money_refund", &refund_params(10));
+    let mut req = rb.build().unwrap();
+    let mut body: Value = serde_json::from_slice(req.body().unwrap().as_bytes().unwrap()).unwrap();
+    edit(&mut body);
+    let bytes = serde_json::to_vec(&body).unwrap();
+    *req.body_mut() = Some(raw_body(&bytes));
+    let r = c.execute(req).await.unwrap();
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `bytes` as they are (duplicate keys survive).
+fn raw_body(bytes: &[u8]) -> reqwest::Body {
+    reqwest::Body::from(bytes.to_vec())
 }
 
 #[tokio::test]
 async fn bodies_and_keys_are_checked_before_the_sdk_reads_them() {
     let rail = TestRail::start(Options::default()).await;
-    let call = serde_json::to_vec(&tool_call(refund_params(10))).unwrap();
     // The agent's own key, without its agent header: a tool result.
-    let (s, b) = mcp(&rail, &rail.api_key, call.clone()).await;
+    let (s, b) = call(&rail, &rail.api_key, |_| {}).await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["result"]["isError"], false, "{b}");
     assert_eq!(rail.log.count(), 1);
     // The admin key administers, it never acts.
-    let (s, b) = mcp(&rail, &rail.admin_key, call.clone()).await;
+    let (s, b) = call(&rail, &rail.admin_key, |_| {}).await;
     assert_eq!((s, code(&b)), (403, "forbidden"), "{b}");
     // A duplicate key is refused, not resolved by the SDK's parser.
-    let dup = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"money_refund",
-        "arguments":{"payment_id":"p","amount":5,"amount":50000,"currency":"usd"}}}"#;
-    let (s, b) = mcp(&rail, &rail.api_key, dup.to_vec()).await;
+    let c = reqwest::Client::new();
+    let mut req = mcp_tool_call(&c, &rail.url, &rail.api_key, "money_refund", &json!({}))
+        .build()
+        .unwrap();
+    let text = String::from_utf8(req.body().unwrap().as_bytes().unwrap().to_vec()).unwrap();
+    let dup = text.replace(
+        r#""arguments":{}"#,
+        r#""arguments":{"payment_id":"p","amount":5,"amount":50000,"currency":"usd"}"#,
+    );
+    assert_ne!(dup, text);
+    *req.body_mut() = Some(raw_body(dup.as_bytes()));
+    let r = c.execute(req).await.unwrap();
+    let s = r.status().as_u16();
+    let b: Value = r.json().await.unwrap_or(Value::Null);
     assert_eq!((s, code(&b)), (400, "invalid_json"), "{b}");
     // A body over the rail's bound.
-    let mut big = tool_call(refund_params(10));
-    big["params"]["arguments"]["reason"] = json!("x".repeat(300_000));
-    let (s, b) = mcp(&rail, &rail.api_key, serde_json::to_vec(&big).unwrap()).await;
+    let (s, b) = call(&rail, &rail.api_key, |b| {
+        b["params"]["arguments"]["reason"] = json!("x".repeat(300_000));
+    })
+    .await;
     assert_eq!((s, code(&b)), (413, "payload_too_large"), "{b}");
     assert_eq!(rail.log.count(), 1, "nothing else forwarded");
 }
@@ -67,14 +76,15 @@ async fn a_client_that_hangs_up_mid_call_gets_one_forward_and_one_receipt() {
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap();
-    let sent = impatient
-        .post(format!("{}/mcp", rail.url))
-        .bearer_auth(&rail.api_key)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&tool_call(refund_params(10)))
-        .send()
-        .await;
+    let sent = mcp_tool_call(
+        &impatient,
+        &rail.url,
+        &rail.api_key,
+        "money_refund",
+        &refund_params(10),
+    )
+    .send()
+    .await;
     assert!(
         sent.is_err(),
         "the client gave up before the downstream answered"

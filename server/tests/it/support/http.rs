@@ -54,3 +54,26 @@ pub fn refund_params(amount: i64) -> Value {
 pub fn code(b: &Value) -> &str {
     b["code"].as_str().unwrap_or("<none>")
 }
+
+/// A single MCP `tools/call` request to `{rail}/mcp` with the agent's key, in the stateless
+/// protocol revision (2026-07-28: no session, the method and tool name in headers, the
+/// protocol version and client capabilities in `_meta`), as one HTTP request.
+pub fn mcp_tool_call(
+    c: &reqwest::Client,
+    rail: &str,
+    key: &str,
+    tool: &str,
+    arguments: &Value,
+) -> reqwest::RequestBuilder {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": tool, "arguments": arguments,
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}});
+    c.post(format!("{rail}/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .json(&body)
+}

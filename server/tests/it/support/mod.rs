@@ -35,7 +35,7 @@ pub use downstream::{
     dead_port, downstream, downstream_answering, resetting_downstream, silent_port, Log, Request,
 };
 pub use env::Env;
-pub use http::{code, post_json, refund_params};
+pub use http::{code, mcp_tool_call, post_json, refund_params};
 pub use moto::{moto_binary, moto_required, set_aws_env, Moto};
 pub use process::{RailProcess, BIN};
 pub use rail::TestRail;
