@@ -72,6 +72,9 @@ def test_an_allowed_call_is_forwarded_once_with_its_receipt(demo: Any, rail: Rai
     receipt = rail.receipt(seen["receipt_id"])
     assert receipt["kind"] == "execution" and receipt["outcome"] == "success"
     assert receipt["action"] == "money.refund"
+    # How the call came: MCP, in the client's session, with its JSON-RPC request id.
+    assert receipt["via"]["protocol"] == "mcp"
+    assert receipt["via"]["session"] and receipt["via"]["request"].isdigit(), receipt["via"]
     # The agent's key never reaches the downstream.
     assert demo.api_key not in json.dumps(received(demo, p))
 

@@ -99,6 +99,7 @@ fn receipt() -> Receipt {
             response_hash: Some("sha256:us-j-rizSof75o0rlJuPtivAk5QqhP2aCFQ_FaC2PuI".into()),
             latency_ms: 1,
         }),
+        via: None,
         kid: String::new(),
         hash: String::new(),
         sig: String::new(),

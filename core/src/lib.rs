@@ -32,6 +32,6 @@ pub use error::{Error, ErrorFamily, ErrorKind, Result, Retry};
 pub use keys::{kid_for, Jwk, Jwks, KeyResolver, SigningKey};
 pub use permit::{PermitClaims, VerifyOptions};
 pub use receipt::{
-    verify_chain, ChainError, ChainProblem, ChainReport, Downstream, Receipt, ReceiptKind,
+    verify_chain, ChainError, ChainProblem, ChainReport, Downstream, Receipt, ReceiptKind, Via,
     GENESIS_PREV,
 };

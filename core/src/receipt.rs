@@ -51,6 +51,20 @@ pub struct Downstream {
     pub latency_ms: u64,
 }
 
+/// How a call reached the rail when not through its JSON API: the protocol and, for MCP, the
+/// session and the JSON-RPC request id (as the client sent them; never a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Via {
+    /// `mcp`.
+    pub protocol: String,
+    /// The client's session (`Mcp-Session-Id`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// The request id, as JSON text of the id (`1`, `"abc"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+}
+
 /// One receipt of a tenant's chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
@@ -97,6 +111,9 @@ pub struct Receipt {
     /// The downstream call, for executions that were forwarded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downstream: Option<Downstream>,
+    /// How the call reached the rail, when not through its JSON API (an MCP tool call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
     /// The id of the key that signed this receipt (set by [`Receipt::seal`]).
     pub kid: String,
     /// `sha256:` over RFC 8785 of this receipt without `hash` and `sig` (set by `seal`).
@@ -140,6 +157,7 @@ impl Receipt {
             policy_hash: None,
             profile_version: None,
             downstream: None,
+            via: None,
             kid: String::new(),
             hash: String::new(),
             sig: String::new(),
@@ -207,6 +225,14 @@ impl Receipt {
         o.int("seq", i128::from(self.seq))?;
         o.string("tenant", &self.tenant);
         o.int("ts", i128::from(self.ts))?;
+        if let Some(v) = &self.via {
+            o.key("via");
+            let mut inner = CanonicalObject::default();
+            inner.string("protocol", &v.protocol);
+            inner.optional("request", &v.request);
+            inner.optional("session", &v.session);
+            o.out.extend_from_slice(&inner.finish());
+        }
         Ok(o.finish())
     }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use intentrail_core::receipt::{receipt_hash, verify_chain, ChainProblem, ChainReport};
 use intentrail_core::{
-    Downstream, ErrorKind, Jwks, Receipt, ReceiptKind, SigningKey, VerifyingKey, GENESIS_PREV,
+    Downstream, ErrorKind, Jwks, Receipt, ReceiptKind, SigningKey, VerifyingKey, Via, GENESIS_PREV,
 };
 use serde_json::{json, Value};
 
@@ -47,6 +47,7 @@ fn receipt(seq: u64, prev: &str) -> Receipt {
             response_hash: Some("sha256:resp".into()),
             latency_ms: 42,
         }),
+        via: None,
         kid: String::new(),
         hash: String::new(),
         sig: String::new(),
@@ -377,6 +378,11 @@ fn the_direct_canonical_form_equals_the_json_one() {
             status: on(0).then_some(599),
             response_hash: on(1).then(|| t(3)),
             latency_ms: u64::from(mask) * 1000,
+        });
+        r.via = on(3).then(|| Via {
+            protocol: t(2),
+            session: on(4).then(|| t(3)),
+            request: on(5).then(|| t(4)),
         });
         r.kid = t(4);
         r.hash = "ignored".into();

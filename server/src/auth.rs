@@ -39,6 +39,9 @@ pub struct Principal {
     pub agent: String,
     /// Whether this is a tenant admin key.
     pub admin: bool,
+    /// How this request reached the rail, when not through its JSON API (recorded on its
+    /// receipts; never part of the key table's identity).
+    pub via: Option<intentrail_core::Via>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +196,7 @@ mod tests {
             tenant: t.into(),
             agent: a.into(),
             admin: false,
+            via: None,
         }
     }
 

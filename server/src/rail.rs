@@ -112,6 +112,7 @@ impl Rail {
                         tenant: tc.id.clone(),
                         agent: a.id.clone(),
                         admin: false,
+                        via: None,
                     },
                 );
             }
@@ -122,6 +123,7 @@ impl Rail {
                         tenant: tc.id.clone(),
                         agent: "admin".into(),
                         admin: true,
+                        via: None,
                     },
                 );
             }
@@ -196,6 +198,7 @@ impl Rail {
                     tenant: r.tenant.clone(),
                     agent: r.agent.clone(),
                     admin: false,
+                    via: None,
                 },
             );
         }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use intentrail_core::explain;
+use intentrail_core::hash::sha256_tagged;
+use intentrail_core::{explain, Via};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
     Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
@@ -93,6 +94,35 @@ fn action_for(rail: &Rail, t: &Tenant, tool: &str) -> Option<String> {
     }
 }
 
+/// The longest request id recorded as it is on a receipt (a longer one is recorded by its
+/// hash: the id is the client's, the receipt stays small).
+const MAX_RECORDED_ID: usize = 128;
+
+/// How an MCP call reached the rail: its session (if any) and its JSON-RPC request id.
+fn via(ctx: &RequestContext<RoleServer>) -> Via {
+    let session = ctx
+        .extensions
+        .get::<Parts>()
+        .and_then(|parts| parts.headers.get("mcp-session-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(|s| recorded(s.to_owned()));
+    let request = serde_json::to_string(&ctx.id).ok().map(recorded);
+    Via {
+        protocol: "mcp".into(),
+        session,
+        request,
+    }
+}
+
+/// `s` as a receipt records it: as it is, or its hash when longer than [`MAX_RECORDED_ID`].
+fn recorded(s: String) -> String {
+    if s.len() <= MAX_RECORDED_ID {
+        s
+    } else {
+        sha256_tagged(s.as_bytes())
+    }
+}
+
 /// A refusal as a tool result a model can act on.
 fn refusal(problem: &Value) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(explain::problem(problem))])
@@ -167,7 +197,8 @@ impl ServerHandler for RailMcp {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let c = caller(&ctx)?;
+        let mut c = caller(&ctx)?;
+        c.principal.via = Some(via(&ctx));
         let Some(action) = action_for(&self.rail, &c.tenant, &request.name) else {
             return Err(ErrorData::invalid_params(
                 format!("no tool {:?}: tools/list names them", request.name),

@@ -91,7 +91,7 @@ pub(crate) async fn decide(
 ) -> Result<Decided, AppError> {
     let validated = validate::params(rail, action, &target, params);
     let profile_tag = target.profile_tag();
-    let mut r = receipt::draft(t, &p.agent, ReceiptKind::Decision, action);
+    let mut r = receipt::draft(t, p, ReceiptKind::Decision, action);
     r.policy_hash = Some(t.policy.hash().to_string());
     r.profile_version = profile_tag.clone();
     if let Err(err) = validated {

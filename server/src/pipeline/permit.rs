@@ -173,6 +173,6 @@ pub(crate) async fn consume(
             "this rail did not issue the permit",
         ),
     };
-    let r = receipt::execution(t, &p.agent, claims);
+    let r = receipt::execution(t, p, claims);
     Err(receipt::refuse(rail, t, r, refused).await)
 }

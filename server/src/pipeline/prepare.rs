@@ -57,7 +57,7 @@ impl Refusal {
         match (self, claims) {
             (Refusal::Receipted(r, err), _) => receipt::refuse(rail, t, *r, err).await,
             (Refusal::Bare(err), Some(claims)) => {
-                let r = receipt::execution(t, &p.agent, claims);
+                let r = receipt::execution(t, p, claims);
                 receipt::refuse(rail, t, r, err).await
             }
             (Refusal::Bare(err), None) => err,
@@ -73,7 +73,7 @@ pub(crate) async fn ready_to_send<'t>(
     claims: &PermitClaims,
     params: &Value,
 ) -> Result<Ready<'t>, Refusal> {
-    let mut r = receipt::execution(t, &p.agent, claims);
+    let mut r = receipt::execution(t, p, claims);
     let (connector_name, outbound) = match request(rail, t, claims, params).await {
         Ok(x) => x,
         Err(err) => return Err(Refusal::Receipted(Box::new(r), err)),

@@ -9,17 +9,33 @@ use intentrail_core::permit::PermitClaims;
 use intentrail_core::receipt::{Receipt, ReceiptKind};
 use serde_json::json;
 
+use crate::auth::Principal;
 use crate::problem::AppError;
 use crate::rail::{new_id, now_ms, Rail, Tenant};
 
-/// A receipt draft of `kind` for `action` by `agent` (sealed when appended).
-pub(crate) fn draft(t: &Tenant, agent: &str, kind: ReceiptKind, action: &str) -> Receipt {
+/// A receipt draft of `kind` for `action` by `p` (sealed when appended), with how the request
+/// reached the rail.
+pub(crate) fn draft(t: &Tenant, p: &Principal, kind: ReceiptKind, action: &str) -> Receipt {
+    let mut r = Receipt::draft(
+        new_id("rct_"),
+        now_ms(),
+        t.id.clone(),
+        &p.agent,
+        kind,
+        action,
+    );
+    r.via.clone_from(&p.via);
+    r
+}
+
+/// A receipt draft of `kind` for `action` by `agent` of a request no longer at hand (recovery).
+pub(crate) fn draft_for(t: &Tenant, agent: &str, kind: ReceiptKind, action: &str) -> Receipt {
     Receipt::draft(new_id("rct_"), now_ms(), t.id.clone(), agent, kind, action)
 }
 
 /// The execution receipt draft of a permit.
-pub(crate) fn execution(t: &Tenant, agent: &str, claims: &PermitClaims) -> Receipt {
-    let mut r = draft(t, agent, ReceiptKind::Execution, &claims.act);
+pub(crate) fn execution(t: &Tenant, p: &Principal, claims: &PermitClaims) -> Receipt {
+    let mut r = draft(t, p, ReceiptKind::Execution, &claims.act);
     r.permit_id = Some(claims.jti.clone());
     r.payload_hash = Some(claims.ph.clone());
     r.policy_hash = Some(claims.pol.clone());

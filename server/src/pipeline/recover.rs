@@ -29,7 +29,7 @@ impl Rail {
                 PermitState::Consumed => Outcome::NotForwarded,
                 _ => Outcome::Unknown,
             };
-            let mut r = receipt::draft(t, &p.agent, ReceiptKind::Recovery, &p.action);
+            let mut r = receipt::draft_for(t, &p.agent, ReceiptKind::Recovery, &p.action);
             r.outcome = Some(outcome.as_str().into());
             r.permit_id = Some(p.jti.clone());
             r.payload_hash = Some(p.payload_hash.clone());

@@ -41,11 +41,11 @@ pub(crate) async fn permit(
     let claims = match verified {
         Ok(c) => c,
         Err(e) => {
-            let r = receipt::draft(t, &p.agent, ReceiptKind::Execution, "(unverified)");
+            let r = receipt::draft(t, p, ReceiptKind::Execution, "(unverified)");
             return Err(receipt::refuse(rail, t, r, AppError::from(e)).await);
         }
     };
-    let mut r = receipt::draft(t, &p.agent, ReceiptKind::Execution, &claims.act);
+    let mut r = receipt::draft(t, p, ReceiptKind::Execution, &claims.act);
     r.permit_id = Some(claims.jti.clone());
     r.payload_hash = Some(claims.ph.clone());
     if claims.sub != p.agent || claims.tnt != t.id {

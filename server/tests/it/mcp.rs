@@ -105,6 +105,20 @@ async fn a_client_that_hangs_up_mid_call_gets_one_forward_and_one_receipt() {
     };
     assert_eq!(executions.len(), 1, "{executions:?}");
     assert_eq!(executions[0]["outcome"], "success");
+    // The receipts say how the call came: MCP, its JSON-RPC request id, no session (the
+    // stateless revision).
+    let via: Vec<Value> = rail
+        .receipts()
+        .await
+        .into_iter()
+        .map(|r| r["via"].clone())
+        .collect();
+    assert_eq!(via.len(), 2, "the decision and the execution: {via:?}");
+    assert!(
+        via.iter()
+            .all(|v| *v == json!({"protocol": "mcp", "request": "1"})),
+        "{via:?}"
+    );
     assert_eq!(rail.log.count(), 1, "sent exactly once");
     rail.verify_chain().await;
 }
