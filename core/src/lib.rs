@@ -9,6 +9,7 @@
 //!   [`checkpoint`]: a signed chain head, so an export cut short is detected.
 //! - [`error`]: the one error vocabulary ([`ErrorKind`] = the API's stable codes, with what
 //!   calling again can do); [`explain`]: the one rendering of an error for a model.
+//! - [`tools`]: the tool name of an action (model tool-calling APIs, MCP).
 //!
 //! No I/O, no async, no clock: callers pass `now`. The one exception is [`client`] (cargo
 //! feature `client`, off by default): the async HTTP client of the rail the SDKs wrap.
@@ -25,6 +26,7 @@ pub mod json;
 pub mod keys;
 pub mod permit;
 pub mod receipt;
+pub mod tools;
 
 /// The Ed25519 public key type used throughout (re-exported from `ed25519-dalek`).
 pub use ed25519_dalek::VerifyingKey;

@@ -52,12 +52,9 @@ pub(super) async fn intents(
     Ok((status, Json(body)).into_response())
 }
 
-/// `POST /v1/execute` `{permit, params}` → `200 {status, headers, body, permit_id, receipt}`.
-///
-/// A permit issued under an idempotency key (claim `idk`) executes under the key of its own
-/// id: a retried intent replays the same permit, and a retried execute of it replays the first
-/// answer (as the one-shot route does) instead of `409 permit_already_used`. It is still
-/// consumed and forwarded once. A permit without `idk` is single-use in the plain sense.
+/// `POST /v1/execute` `{permit, params}` → `200 {status, headers, body, permit_id, receipt}`
+/// (a permit issued under an idempotency key replays its first answer: see
+/// [`pipeline::execute`]).
 pub(super) async fn execute(
     State(rail): State<Arc<Rail>>,
     c: Caller<ACTOR>,
@@ -66,26 +63,7 @@ pub(super) async fn execute(
     let [token, params] = body.members(["permit", "params"])?;
     let token = required_str(token, "permit")?;
     let params = self::params(params)?;
-    let (t, p) = (&c.tenant, &c.principal);
-    // Read unverified only to choose the key: the pipeline verifies the permit before acting,
-    // and the key is scoped to the authenticated agent.
-    let replay_key = intentrail_core::permit::decode_unverified(&token)
-        .ok()
-        .filter(|claims| claims.idk.is_some())
-        .map(|claims| claims.jti);
-    let (status, out) = idempotency::run(
-        &rail,
-        t,
-        p,
-        replay_key.as_deref(),
-        "execute",
-        &params,
-        || async {
-            let out = pipeline::execute(&rail, t, p, &token, &params).await?;
-            Ok((StatusCode::OK, out))
-        },
-    )
-    .await?;
+    let (status, out) = pipeline::execute(&rail, &c.tenant, &c.principal, &token, &params).await?;
     Ok((status, Json(out)).into_response())
 }
 

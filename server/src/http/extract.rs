@@ -35,6 +35,7 @@ pub(crate) const KEY_ACTOR: u8 = 3;
 
 /// An authenticated caller and its tenant. `ROLE` is [`ANY_KEY`], [`NAMED`], [`ACTOR`] or
 /// [`KEY_ACTOR`].
+#[derive(Clone)]
 pub(crate) struct Caller<const ROLE: u8> {
     /// Who is calling.
     pub(crate) principal: Principal,

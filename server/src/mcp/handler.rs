@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use intentrail_core::hash::sha256_tagged;
 use intentrail_core::{explain, Via};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, Extensions,
     Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext, RoleServer};
@@ -17,7 +17,6 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use super::tools::{is_tool_name_of, Tools};
-use crate::auth::Principal;
 use crate::http::extract::{Caller, KEY_ACTOR};
 use crate::pipeline::{self, target};
 use crate::problem::AppError;
@@ -26,22 +25,8 @@ use crate::rail::{Rail, Tenant};
 /// How often a session's watcher looks whether its session has ended.
 const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The authenticated caller of an MCP request (put in the request's extensions by
-/// [`super::endpoint`]).
-#[derive(Clone)]
-pub(crate) struct McpCaller {
-    principal: Principal,
-    tenant: Arc<Tenant>,
-}
-
-impl From<Caller<KEY_ACTOR>> for McpCaller {
-    fn from(c: Caller<KEY_ACTOR>) -> Self {
-        McpCaller {
-            principal: c.principal,
-            tenant: c.tenant,
-        }
-    }
-}
+/// The caller of an MCP request, as [`super::endpoint`] authenticated it.
+type McpCaller = Caller<KEY_ACTOR>;
 
 /// The rail as an MCP server.
 #[derive(Clone)]
@@ -55,9 +40,9 @@ impl RailMcp {
     }
 }
 
-/// The caller [`super::endpoint`] authenticated.
-fn caller(ctx: &RequestContext<RoleServer>) -> Result<McpCaller, ErrorData> {
-    ctx.extensions
+/// The caller [`super::endpoint`] authenticated, from an MCP message's extensions.
+fn caller(extensions: &Extensions) -> Result<McpCaller, ErrorData> {
+    extensions
         .get::<Parts>()
         .and_then(|parts| parts.extensions.get::<McpCaller>())
         .cloned()
@@ -149,14 +134,10 @@ impl ServerHandler for RailMcp {
     /// A session has begun: tell its client when its tenant's catalog gains a profile
     /// version, until the session ends.
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let Some(tenant) = context
-            .extensions
-            .get::<Parts>()
-            .and_then(|parts| parts.extensions.get::<McpCaller>())
-            .map(|c| c.tenant.id.clone())
-        else {
+        let Ok(c) = caller(&context.extensions) else {
             return;
         };
+        let tenant = c.tenant.id.clone();
         let mut changes = self.rail.profiles.subscribe();
         let peer = context.peer;
         tokio::spawn(async move {
@@ -185,7 +166,7 @@ impl ServerHandler for RailMcp {
         _request: Option<PaginatedRequestParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let c = caller(&ctx)?;
+        let c = caller(&ctx.extensions)?;
         let catalog = target::catalog(&self.rail, &c.tenant);
         Ok(ListToolsResult::with_all_items(
             Tools::of_catalog(&catalog).list,
@@ -197,7 +178,7 @@ impl ServerHandler for RailMcp {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let mut c = caller(&ctx)?;
+        let mut c = caller(&ctx.extensions)?;
         c.principal.via = Some(via(&ctx));
         let Some(action) = action_for(&self.rail, &c.tenant, &request.name) else {
             return Err(ErrorData::invalid_params(

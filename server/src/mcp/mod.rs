@@ -89,7 +89,7 @@ pub(crate) async fn endpoint(
             ));
         }
     }
-    parts.extensions.insert(handler::McpCaller::from(caller));
+    parts.extensions.insert(caller);
     Ok(mcp
         .service
         .handle(Request::from_parts(parts, Body::from(bytes)))

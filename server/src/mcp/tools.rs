@@ -2,11 +2,10 @@
 //! description and annotations, and the way back from a tool name to the action.
 //!
 //! Rules:
-//! - A tool's name is its action's name with every character outside `A-Z a-z 0-9 _ -`
-//!   replaced by `_` (`money.refund` → `money_refund`), at most 64 characters: the rule of
-//!   the model APIs an MCP client hands tools to (OpenAI's, Anthropic's), stricter than MCP's
-//!   own, and the same rule as the SDKs' tool names. Two actions with one tool name are both
-//!   left out of the list and cannot be called by it: a name never stands for a guess.
+//! - A tool's name is core's [`tool_name`] of its action (`money.refund` → `money_refund`):
+//!   the rule of the model APIs an MCP client hands tools to, stricter than MCP's own. Two
+//!   actions with one tool name are both left out of the list and cannot be called by it: a
+//!   name never stands for a guess.
 //! - Annotations are hints from what the rail knows: a profile operation's HTTP method
 //!   (`GET`/`HEAD` read only and idempotent; `PUT`/`DELETE` destructive and idempotent;
 //!   anything else destructive), and for a native action that it acts on the world
@@ -15,34 +14,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use intentrail_core::tools::{is_tool_name_of, tool_name};
 use rmcp::model::{Tool, ToolAnnotations};
 use serde_json::Value;
-
-/// The longest tool name model APIs accept.
-const MAX_NAME: usize = 64;
-
-/// The tool name of one character of an action name.
-fn tool_char(c: char) -> char {
-    if c.is_ascii_alphanumeric() || matches!(c, '_' | '-') {
-        c
-    } else {
-        '_'
-    }
-}
-
-/// The MCP tool name of `action` (`None` if it is longer than allowed).
-pub fn tool_name(action: &str) -> Option<String> {
-    let name: String = action.chars().map(tool_char).collect();
-    (!name.is_empty() && name.len() <= MAX_NAME).then_some(name)
-}
-
-/// Whether `tool` is the tool name of `action` (without building it).
-pub fn is_tool_name_of(tool: &str, action: &str) -> bool {
-    !tool.is_empty()
-        && tool.len() <= MAX_NAME
-        && tool.len() == action.len()
-        && tool.chars().eq(action.chars().map(tool_char))
-}
 
 /// The tools of a catalog document (`GET /v1/actions`), in its order, and the action each
 /// tool name stands for.
@@ -132,18 +106,6 @@ fn annotations(entry: &Value) -> ToolAnnotations {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn names_keep_the_action_name_where_mcp_allows_it() {
-        assert_eq!(tool_name("money.refund").unwrap(), "money_refund");
-        assert_eq!(tool_name("github.repos/get").unwrap(), "github_repos_get");
-        assert_eq!(tool_name(&"a".repeat(65)), None);
-        assert_eq!(tool_name(""), None);
-        assert!(is_tool_name_of("github_repos_get", "github.repos/get"));
-        assert!(!is_tool_name_of("github_repos_get", "github.repos/gets"));
-        assert!(!is_tool_name_of("github_repos_gex", "github.repos/get"));
-        assert!(!is_tool_name_of("", ""));
-    }
 
     #[test]
     fn a_catalog_becomes_tools_with_schemas_and_hints() {

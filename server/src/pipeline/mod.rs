@@ -144,22 +144,42 @@ pub(crate) async fn intent(
 /// `POST /v1/execute`: verify the permit → prepare (request, credentials) → consume it into
 /// forwarding → forward → finish with the execution receipt. A refusal before the consume
 /// leaves the permit unspent; a replay of a spent permit is refused at the consume.
+///
+/// A permit issued under an idempotency key (claim `idk`) executes under the key of its own
+/// id: a retried intent replays the same permit, and a retried execute of it replays the
+/// first answer (as the one-shot route does) instead of `409 permit_already_used`. It is
+/// still consumed and forwarded once. A permit without `idk` is single-use in the plain sense.
 pub(crate) async fn execute(
     rail: &Rail,
     t: &Tenant,
     p: &Principal,
     token: &str,
     params: &Value,
-) -> Result<Value, AppError> {
+) -> Result<(StatusCode, Value), AppError> {
     let claims = verify::permit(rail, t, p, token, params).await?;
-    let ready = match prepare::ready_to_send(rail, t, p, &claims, params).await {
-        Ok(ready) => ready,
-        Err(refusal) => return Err(refusal.record(rail, t, p, Some(&claims)).await),
-    };
-    permit::consume(rail, t, p, &claims).await?;
-    // From here on the permit is spent: every path finishes it with an outcome.
-    let (response, receipt) = forward::send(rail, t, &claims, ready).await?;
-    forward::render(&claims.jti, response, receipt)
+    let replay_key = claims.idk.is_some().then(|| claims.jti.clone());
+    idempotency::run(
+        rail,
+        t,
+        p,
+        replay_key.as_deref(),
+        "execute",
+        params,
+        || async {
+            let ready = match prepare::ready_to_send(rail, t, p, &claims, params).await {
+                Ok(ready) => ready,
+                Err(refusal) => return Err(refusal.record(rail, t, p, Some(&claims)).await),
+            };
+            permit::consume(rail, t, p, &claims).await?;
+            // From here on the permit is spent: every path finishes it with an outcome.
+            let (response, receipt) = forward::send(rail, t, &claims, ready).await?;
+            Ok((
+                StatusCode::OK,
+                forward::render(&claims.jti, response, receipt)?,
+            ))
+        },
+    )
+    .await
 }
 
 /// An action in one round trip under the agent's idempotency key, as `POST

@@ -419,15 +419,15 @@ async fn test_a_keyed_two_phase_retry_replays_the_execution() {
     let (s2, b2) = rail.post("/v1/execute", exec).await;
     assert_eq!((s2, &b2), (200, &b1), "the stored answer is replayed");
     assert_eq!(rail.log.count(), 1, "executed once");
-    // Other params under the permit's key are refused, and a permit without a key stays
-    // single-use in the plain sense.
+    // Other params under the permit are refused by the permit itself, and a permit without
+    // a key stays single-use in the plain sense.
     let (s, b) = rail
         .post(
             "/v1/execute",
             json!({"permit": i1["permit"], "params": refund_params(43)}),
         )
         .await;
-    assert_eq!((s, code(&b)), (422, "idempotency_conflict"), "{b}");
+    assert_eq!((s, code(&b)), (403, "payload_hash_mismatch"), "{b}");
     let plain = rail.permit(&params).await;
     let exec = json!({"permit": plain, "params": params});
     assert_eq!(rail.post("/v1/execute", exec.clone()).await.0, 200);
